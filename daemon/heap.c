@@ -1,0 +1,813 @@
+/*
+ * heap.c - the allocator core: slabs for small blocks, a two-level
+ * segregated fit over page runs for large ones, all metadata out of band.
+ *
+ * Pages.  Each segment is an array of HEAP_PAGE_SIZE pages, and every page
+ * belongs to exactly one run: a free run, a large block, or a slab.  The
+ * private page map (one uint32 per page) describes runs by their boundary
+ * pages: a free run has PM_FREE(node) at its first and last page; a large
+ * block has PM_LARGE(npages) at its first page and PM_LARGE_TAIL at its
+ * last; a slab has PM_SLAB(index) on every page (so a free of any slot
+ * finds its slab).  Interior entries of free runs and large blocks may be
+ * stale, and nothing trusts them: freeing looks only at the page of the
+ * reference, and refuses anything but PM_LARGE at a page boundary or
+ * PM_SLAB naming a live slab that really covers the page.  Coalescing looks
+ * only at the pages just before and after a run, which are always boundary
+ * pages of the neighbouring runs, so it is O(1).
+ *
+ * Free runs.  Every free run has a node (struct heap_run_node) on one of the
+ * TLSF lists, chosen by its page count: the first level is the power of
+ * two, the second splits it in 8.  A search rounds the request up to the
+ * next list boundary so that the head of any non-empty list at or above it
+ * fits; two bitmaps make that O(1).  Allocation takes the front of the run
+ * and returns the rest to its list.
+ *
+ * Slabs.  A block of at most HEAP_SMALL_MAX bytes takes a slot in a slab of
+ * its size class (16-byte steps to 256 bytes, then 8 classes per doubling,
+ * so rounding wastes at most 12.5%).  A slab keeps one bit per slot (set =
+ * free) in the shared word array, and a summary word whose bit w says
+ * bitmap word w has a free slot, so finding a slot is two ctz.  Each class
+ * keeps a list of partial slabs, at most one empty spare, and the dead slab
+ * structs it may recycle with their bitmap storage.  A slab that becomes
+ * empty becomes the spare or, if there is one already, goes back to the page
+ * runs at once.
+ *
+ * Ownership.  The heap owns every array it points to; they are obtained and
+ * released through the realloc hook and grow by doubling, so no operation
+ * but growth allocates.  The managed memory is never touched.
+ */
+#include "heap_int.h"
+
+#include "debug.h"
+#include "ref.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct heap_class class_table[HEAP_CLASS_COUNT];
+static int class_table_ready;
+
+/* Pages of a slab of slot size sz: 64 KiB for classes up to 1 KiB (many
+ * slots, cheap bitmaps), otherwise the page count between 8 slots' worth
+ * and twice that which wastes the smallest fraction on the tail. */
+static uint32_t slab_pages_for(uint32_t sz)
+{
+	if (sz <= 1024)
+		return 65536 / HEAP_PAGE_SIZE;
+	uint32_t lo = (8 * sz + HEAP_PAGE_SIZE - 1) / HEAP_PAGE_SIZE;
+	uint32_t best = lo;
+	double best_waste = 1.0;
+	for (uint32_t p = lo; p <= 2 * lo; p++) {
+		uint32_t bytes = p * HEAP_PAGE_SIZE;
+		double waste = (double)(bytes % sz) / bytes;
+		if (waste < best_waste - 1e-9) {
+			best_waste = waste;
+			best = p;
+		}
+	}
+	return best;
+}
+
+static void class_table_init(void)
+{
+	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
+		struct heap_class *c = &class_table[i];
+		if (i < 16) {
+			c->size = 16 * (i + 1);
+		} else {
+			uint32_t k = (i - 16) / 8, j = (i - 16) % 8;
+			uint32_t base = 256u << k;
+			c->size = base + (base / 8) * (j + 1);
+		}
+		c->pages = slab_pages_for(c->size);
+		c->slots = c->pages * HEAP_PAGE_SIZE / c->size;
+		memd_assert(c->slots <= SLAB_MAX_SLOTS);
+		c->nwords = (c->slots + 63) / 64;
+		c->magic = ((UINT64_C(1) << 40) + c->size - 1) / c->size;
+	}
+	memd_assert(class_table[HEAP_CLASS_COUNT - 1].size == HEAP_SMALL_MAX);
+	class_table_ready = 1;
+}
+
+const struct heap_class *heap_classes(void)
+{
+	if (!class_table_ready)
+		class_table_init();
+	return class_table;
+}
+
+/* Size class of a small request (1..HEAP_SMALL_MAX bytes). */
+static inline uint32_t size_class(uint64_t size)
+{
+	if (size <= 256)
+		return (uint32_t)((size + 15) >> 4) - 1;
+	uint32_t v = (uint32_t)(size - 1);
+	uint32_t k = 31u - (uint32_t)__builtin_clz(v);
+	return 16 + (k - 8) * 8 + ((v >> (k - 3)) & 7);
+}
+
+unsigned heap_class_count(void)
+{
+	return HEAP_CLASS_COUNT;
+}
+
+/* ---- metadata arrays ---------------------------------------------------- */
+
+static void *meta_realloc(struct heap *h, void *p, size_t size)
+{
+	if (h->realloc)
+		return h->realloc(h->realloc_ctx, p, size);
+	if (size == 0) {
+		free(p);
+		return NULL;
+	}
+	return realloc(p, size);
+}
+
+/* Make room for `more` elements of size esz past *len in the array *arr of
+ * capacity *cap, doubling (at least 64 elements).  0 or -ENOMEM. */
+static int grow_array(struct heap *h, void **arr, uint32_t *cap, uint32_t len, uint32_t more,
+                      size_t esz)
+{
+	if ((uint64_t)len + more <= *cap)
+		return 0;
+	uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 64;
+	while (ncap < (uint64_t)len + more)
+		ncap *= 2;
+	if (ncap > HEAP_INDEX_MAX)
+		ncap = HEAP_INDEX_MAX;
+	if ((uint64_t)len + more > ncap)
+		return -ENOMEM;
+	void *p = meta_realloc(h, *arr, (size_t)ncap * esz);
+	if (p == NULL)
+		return -ENOMEM;
+	*arr = p;
+	*cap = (uint32_t)ncap;
+	return 0;
+}
+
+/* ---- TLSF free run lists ------------------------------------------------ */
+
+static void list_insert(struct heap *h, uint32_t idx)
+{
+	struct heap_run_node *r = &h->runs[idx];
+	uint32_t fl, sl;
+	tlsf_mapping(r->npages, &fl, &sl);
+	uint32_t head = h->lists[fl][sl];
+	r->prev = HEAP_NIL;
+	r->next = head;
+	if (head != HEAP_NIL)
+		h->runs[head].prev = idx;
+	h->lists[fl][sl] = idx;
+	h->fl_bitmap |= 1u << fl;
+	h->sl_bitmap[fl] |= (uint8_t)(1u << sl);
+}
+
+static void list_remove(struct heap *h, uint32_t idx)
+{
+	struct heap_run_node *r = &h->runs[idx];
+	if (r->prev != HEAP_NIL) {
+		h->runs[r->prev].next = r->next;
+	} else {
+		uint32_t fl, sl;
+		tlsf_mapping(r->npages, &fl, &sl);
+		h->lists[fl][sl] = r->next;
+		if (r->next == HEAP_NIL) {
+			h->sl_bitmap[fl] &= (uint8_t) ~(1u << sl);
+			if (h->sl_bitmap[fl] == 0)
+				h->fl_bitmap &= ~(1u << fl);
+		}
+	}
+	if (r->next != HEAP_NIL)
+		h->runs[r->next].prev = r->prev;
+}
+
+/* Head of the first list whose every run has at least n pages, or NIL. */
+static uint32_t list_find(const struct heap *h, uint32_t n)
+{
+	uint32_t fl, sl;
+	if (n >= TLSF_SL_COUNT) {
+		uint32_t k = 31u - (uint32_t)__builtin_clz(n);
+		uint64_t up = (uint64_t)n + (UINT32_C(1) << (k - TLSF_SL_BITS)) - 1;
+		if (up > HEAP_SEG_PAGES_MAX)
+			return HEAP_NIL;
+		n = (uint32_t)up;
+	}
+	tlsf_mapping(n, &fl, &sl);
+	uint32_t sl_map = (uint32_t)h->sl_bitmap[fl] & (~0u << sl);
+	if (sl_map == 0) {
+		uint32_t fl_map = fl + 1 < 32 ? h->fl_bitmap & (~0u << (fl + 1)) : 0;
+		if (fl_map == 0)
+			return HEAP_NIL;
+		fl = (uint32_t)__builtin_ctz(fl_map);
+		sl_map = h->sl_bitmap[fl];
+	}
+	sl = (uint32_t)__builtin_ctz(sl_map);
+	return h->lists[fl][sl];
+}
+
+/* An unused run node: recycled, or the next of the array's capacity
+ * (ensure_nodes() keeps one available).  0 or -ENOMEM. */
+static int node_new(struct heap *h, uint32_t *out)
+{
+	if (h->run_free != HEAP_NIL) {
+		*out = h->run_free;
+		h->run_free = h->runs[*out].next;
+		return 0;
+	}
+	if (h->run_len == h->run_cap)
+		return -ENOMEM;
+	*out = h->run_len++;
+	return 0;
+}
+
+static void node_release(struct heap *h, uint32_t idx)
+{
+	h->runs[idx].npages = 0;
+	h->runs[idx].next = h->run_free;
+	h->run_free = idx;
+}
+
+/* Publish node idx as the free run it describes: page map ends, list. */
+static void run_publish(struct heap *h, uint32_t idx)
+{
+	struct heap_run_node *r = &h->runs[idx];
+	uint32_t *pm = h->segs[r->seg].pm;
+	pm[r->page] = PM_MAKE(PM_FREE, idx);
+	pm[r->page + r->npages - 1] = PM_MAKE(PM_FREE, idx);
+	list_insert(h, idx);
+}
+
+/* ---- page runs ---------------------------------------------------------- */
+
+/* Take n pages from free run node idx (which fits them): the front goes to
+ * the caller, the rest stays free.  Returns the first page taken. */
+static uint32_t run_take(struct heap *h, uint32_t idx, uint32_t n, uint32_t *seg)
+{
+	struct heap_run_node *r = &h->runs[idx];
+	uint32_t page = r->page;
+	*seg = r->seg;
+	list_remove(h, idx);
+	h->free_pages -= n;
+	if (r->dirty)
+		h->dirty_pages -= n;
+	h->segs[r->seg].used_pages += n;
+	if (r->npages == n) {
+		h->free_runs--;
+		node_release(h, idx);
+	} else {
+		r->page += n;
+		r->npages -= n;
+		run_publish(h, idx);
+	}
+	return page;
+}
+
+/* Return pages [page, page + n) of segment slot seg to the free runs,
+ * merging with free neighbours.  Never allocates: see ensure_nodes(). */
+static void run_give(struct heap *h, uint32_t seg, uint32_t page, uint32_t n)
+{
+	struct heap_seg *s = &h->segs[seg];
+	uint32_t *pm = s->pm;
+	uint32_t start = page, len = n, idx = HEAP_NIL;
+
+	s->used_pages -= n;
+	h->free_pages += n;
+	h->dirty_pages += n;
+	pm[page] = PM_MAKE(PM_BODY, 0);
+	pm[page + n - 1] = PM_MAKE(PM_BODY, 0);
+	if (page > 0 && PM_KIND(pm[page - 1]) == PM_FREE) {
+		idx = PM_VAL(pm[page - 1]);
+		struct heap_run_node *a = &h->runs[idx];
+		list_remove(h, idx);
+		if (!a->dirty)
+			h->dirty_pages += a->npages;
+		pm[page - 1] = PM_MAKE(PM_BODY, 0);
+		start = a->page;
+		len += a->npages;
+		h->free_runs--;
+	}
+	if (page + n < s->npages && PM_KIND(pm[page + n]) == PM_FREE) {
+		uint32_t bidx = PM_VAL(pm[page + n]);
+		struct heap_run_node *b = &h->runs[bidx];
+		list_remove(h, bidx);
+		if (!b->dirty)
+			h->dirty_pages += b->npages;
+		pm[page + n] = PM_MAKE(PM_BODY, 0);
+		len += b->npages;
+		h->free_runs--;
+		if (idx == HEAP_NIL)
+			idx = bidx;
+		else
+			node_release(h, bidx);
+	}
+	if (idx == HEAP_NIL) {
+		int rc = node_new(h, &idx);
+		memd_assert(rc == 0); /* ensure_nodes() made room */
+		(void)rc;
+	}
+	struct heap_run_node *r = &h->runs[idx];
+	r->seg = seg;
+	r->page = start;
+	r->npages = len;
+	r->dirty = 1;
+	h->free_runs++;
+	run_publish(h, idx);
+}
+
+/* Free runs and allocated runs alternate inside a segment, so there are
+ * never more free runs than allocated runs (slabs and large blocks) plus
+ * segments.  Every operation that adds an allocated run or a segment first
+ * makes the node array that large (plus one for run_give's transient), so
+ * that freeing, which may create a run but never an allocated one, can
+ * never fail for want of metadata.  0 or -ENOMEM. */
+static int ensure_nodes(struct heap *h, uint32_t more_runs)
+{
+	uint64_t need = h->alloc_runs + more_runs + h->nsegs + 2;
+	if (need > HEAP_INDEX_MAX)
+		return -ENOMEM;
+	return grow_array(h, (void **)&h->runs, &h->run_cap, 0, (uint32_t)need, sizeof(*h->runs));
+}
+
+/* Allocate a run of n pages.  0 with *seg and *page set, or -ENOMEM. */
+static int pages_alloc(struct heap *h, uint32_t n, uint32_t *seg, uint32_t *page)
+{
+	uint32_t idx = list_find(h, n);
+	if (idx == HEAP_NIL)
+		return -ENOMEM;
+	*page = run_take(h, idx, n, seg);
+	return 0;
+}
+
+/* ---- slabs -------------------------------------------------------------- */
+
+static void partial_push(struct heap *h, struct heap_bin *b, uint32_t idx)
+{
+	struct heap_slab *sl = &h->slabs[idx];
+	sl->prev = HEAP_NIL;
+	sl->next = b->partial;
+	if (b->partial != HEAP_NIL)
+		h->slabs[b->partial].prev = idx;
+	b->partial = idx;
+}
+
+static void partial_remove(struct heap *h, struct heap_bin *b, uint32_t idx)
+{
+	struct heap_slab *sl = &h->slabs[idx];
+	if (sl->prev != HEAP_NIL)
+		h->slabs[sl->prev].next = sl->next;
+	else
+		b->partial = sl->next;
+	if (sl->next != HEAP_NIL)
+		h->slabs[sl->next].prev = sl->prev;
+}
+
+/* A slab struct for class cls, recycled or new (with its bitmap words). */
+static int slab_struct_get(struct heap *h, uint32_t cls, uint32_t *out)
+{
+	struct heap_bin *b = &h->bins[cls];
+	if (b->dead != HEAP_NIL) {
+		*out = b->dead;
+		b->dead = h->slabs[*out].next;
+		return 0;
+	}
+	uint32_t nwords = heap_classes()[cls].nwords;
+	int rc = grow_array(h, (void **)&h->words, &h->word_cap, h->word_len, nwords,
+	                    sizeof(*h->words));
+	if (rc < 0)
+		return rc;
+	rc = grow_array(h, (void **)&h->slabs, &h->slab_cap, h->slab_len, 1, sizeof(*h->slabs));
+	if (rc < 0)
+		return rc;
+	*out = h->slab_len++;
+	h->slabs[*out].bm = h->word_len;
+	h->slabs[*out].cls = (uint16_t)cls;
+	h->word_len += nwords;
+	return 0;
+}
+
+/* Create a slab of class cls and make it the head of the partial list. */
+static int slab_new(struct heap *h, uint32_t cls)
+{
+	const struct heap_class *c = &heap_classes()[cls];
+	uint32_t idx, seg, page;
+	int rc = ensure_nodes(h, 1);
+	if (rc < 0)
+		return rc;
+	rc = slab_struct_get(h, cls, &idx);
+	if (rc < 0)
+		return rc;
+	rc = pages_alloc(h, c->pages, &seg, &page);
+	if (rc < 0) {
+		h->slabs[idx].next = h->bins[cls].dead;
+		h->bins[cls].dead = idx;
+		return rc;
+	}
+	struct heap_slab *sl = &h->slabs[idx];
+	sl->seg = seg;
+	sl->page = page;
+	sl->used = 0;
+	uint64_t *w = &h->words[sl->bm];
+	for (uint32_t i = 0; i < c->nwords; i++)
+		w[i] = ~UINT64_C(0);
+	if (c->slots % 64)
+		w[c->nwords - 1] = (UINT64_C(1) << (c->slots % 64)) - 1;
+	sl->summary = c->nwords == 64 ? ~UINT64_C(0) : (UINT64_C(1) << c->nwords) - 1;
+	uint32_t *pm = h->segs[seg].pm;
+	for (uint32_t i = 0; i < c->pages; i++)
+		pm[page + i] = PM_MAKE(PM_SLAB, idx);
+	h->slab_pages += c->pages;
+	h->alloc_runs++;
+	h->bins[cls].slabs++;
+	partial_push(h, &h->bins[cls], idx);
+	return 0;
+}
+
+/* Give an empty slab's pages back and recycle its struct. */
+static void slab_release(struct heap *h, uint32_t idx)
+{
+	struct heap_slab *sl = &h->slabs[idx];
+	const struct heap_class *c = &heap_classes()[sl->cls];
+	struct heap_bin *b = &h->bins[sl->cls];
+	memd_assert(sl->used == 0);
+	run_give(h, sl->seg, sl->page, c->pages);
+	h->slab_pages -= c->pages;
+	h->alloc_runs--;
+	b->slabs--;
+	sl->page = UINT32_MAX;
+	sl->next = b->dead;
+	b->dead = idx;
+}
+
+static int small_alloc(struct heap *h, uint32_t cls, uint64_t *ref)
+{
+	struct heap_bin *b = &h->bins[cls];
+	const struct heap_class *c = &class_table[cls];
+	uint32_t idx = b->partial;
+	if (memd_unlikely(idx == HEAP_NIL)) {
+		if (b->spare != HEAP_NIL) {
+			idx = b->spare;
+			b->spare = HEAP_NIL;
+			partial_push(h, b, idx);
+		} else {
+			int rc = slab_new(h, cls);
+			if (rc < 0)
+				return rc;
+			idx = b->partial;
+		}
+	}
+	struct heap_slab *sl = &h->slabs[idx];
+	uint32_t w = (uint32_t)__builtin_ctzll(sl->summary);
+	uint64_t *word = &h->words[sl->bm + w];
+	uint32_t bit = (uint32_t)__builtin_ctzll(*word);
+	*word &= *word - 1;
+	if (*word == 0)
+		sl->summary &= ~(UINT64_C(1) << w);
+	if (++sl->used == c->slots)
+		partial_remove(h, b, idx);
+	b->used++;
+	h->segs[sl->seg].live++;
+	h->live_blocks++;
+	h->live_bytes += c->size;
+	uint64_t off = (uint64_t)sl->page * HEAP_PAGE_SIZE + (uint64_t)(w * 64 + bit) * c->size;
+	*ref = memd_ref_make(h->seg_base + sl->seg, off);
+	return 0;
+}
+
+/* Slab slot of (seg, off) if it is the start of a live slot, else NIL. */
+static uint32_t slab_slot(const struct heap *h, uint32_t seg, uint64_t off, uint32_t idx)
+{
+	if (idx >= h->slab_len)
+		return HEAP_NIL;
+	const struct heap_slab *sl = &h->slabs[idx];
+	const struct heap_class *c = &class_table[sl->cls];
+	uint64_t page = off >> HEAP_PAGE_SHIFT;
+	if (sl->page == UINT32_MAX || sl->seg != seg || page < sl->page ||
+	    page >= (uint64_t)sl->page + c->pages)
+		return HEAP_NIL;
+	uint64_t rel = off - (uint64_t)sl->page * HEAP_PAGE_SIZE;
+	uint32_t slot = (uint32_t)((rel * c->magic) >> 40);
+	if ((uint64_t)slot * c->size != rel || slot >= c->slots)
+		return HEAP_NIL;
+	if (h->words[sl->bm + slot / 64] & (UINT64_C(1) << (slot % 64)))
+		return HEAP_NIL; /* already free */
+	return slot;
+}
+
+static int small_free(struct heap *h, uint32_t seg, uint64_t off, uint32_t idx)
+{
+	uint32_t slot = slab_slot(h, seg, off, idx);
+	if (slot == HEAP_NIL)
+		return -EINVAL;
+	struct heap_slab *sl = &h->slabs[idx];
+	struct heap_bin *b = &h->bins[sl->cls];
+	const struct heap_class *c = &class_table[sl->cls];
+	h->words[sl->bm + slot / 64] |= UINT64_C(1) << (slot % 64);
+	sl->summary |= UINT64_C(1) << (slot / 64);
+	if (sl->used-- == c->slots)
+		partial_push(h, b, idx);
+	b->used--;
+	h->segs[seg].live--;
+	h->live_blocks--;
+	h->live_bytes -= c->size;
+	if (sl->used == 0) {
+		partial_remove(h, b, idx);
+		if (b->spare == HEAP_NIL)
+			b->spare = idx;
+		else
+			slab_release(h, idx);
+	}
+	return 0;
+}
+
+/* ---- large blocks ------------------------------------------------------- */
+
+static uint64_t pages_of(uint64_t size)
+{
+	return (size >> HEAP_PAGE_SHIFT) + ((size & (HEAP_PAGE_SIZE - 1)) != 0);
+}
+
+/* Mark [page, page + n) of seg as a large block and account for it. */
+static uint64_t large_publish(struct heap *h, uint32_t seg, uint32_t page, uint32_t n)
+{
+	uint32_t *pm = h->segs[seg].pm;
+	pm[page] = PM_MAKE(PM_LARGE, n);
+	if (n > 1)
+		pm[page + n - 1] = PM_MAKE(PM_LARGE_TAIL, 0);
+	h->large_pages += n;
+	h->alloc_runs++;
+	h->segs[seg].live++;
+	h->live_blocks++;
+	h->live_bytes += (uint64_t)n * HEAP_PAGE_SIZE;
+	return memd_ref_make(h->seg_base + seg, (uint64_t)page * HEAP_PAGE_SIZE);
+}
+
+/* Allocate n pages whose first page index is a multiple of align_pages
+ * (a power of two); the slack before and after goes back to free runs. */
+static int large_alloc(struct heap *h, uint64_t npages, uint64_t align_pages, uint64_t *ref)
+{
+	uint64_t want = npages + align_pages - 1;
+	if (want > HEAP_SEG_PAGES_MAX)
+		return -ENOMEM;
+	/* The block plus up to two slack runs. */
+	int rc = ensure_nodes(h, 3);
+	if (rc < 0)
+		return rc;
+	uint32_t seg, page;
+	rc = pages_alloc(h, (uint32_t)want, &seg, &page);
+	if (rc < 0)
+		return rc;
+	uint32_t lead = (uint32_t)((align_pages - page % align_pages) % align_pages);
+	uint32_t trail = (uint32_t)(want - npages - lead);
+	/* Publish first: the slack runs must see the block as their neighbour,
+	 * not the stale entries run_take() left behind. */
+	*ref = large_publish(h, seg, page + lead, (uint32_t)npages);
+	if (lead)
+		run_give(h, seg, page, lead);
+	if (trail)
+		run_give(h, seg, page + lead + (uint32_t)npages, trail);
+	return 0;
+}
+
+static int large_free(struct heap *h, uint32_t seg, uint32_t page, uint32_t n)
+{
+	h->large_pages -= n;
+	h->alloc_runs--;
+	h->segs[seg].live--;
+	h->live_blocks--;
+	h->live_bytes -= (uint64_t)n * HEAP_PAGE_SIZE;
+	run_give(h, seg, page, n);
+	return 0;
+}
+
+/* ---- public entry points ----------------------------------------------- */
+
+int heap_create(const struct heap_options *opt, heap_t **out)
+{
+	if (opt == NULL || out == NULL || opt->seg_id_base == 0 || opt->seg_id_count == 0 ||
+	    (uint64_t)opt->seg_id_base + opt->seg_id_count - 1 > MEMD_SEG_ID_MAX)
+		return -EINVAL;
+	heap_classes();
+	struct heap tmp = {.realloc = opt->realloc, .realloc_ctx = opt->realloc_ctx};
+	struct heap *h = meta_realloc(&tmp, NULL, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	memset(h, 0, sizeof(*h));
+	h->realloc = opt->realloc;
+	h->realloc_ctx = opt->realloc_ctx;
+	h->seg_base = opt->seg_id_base;
+	h->seg_count = opt->seg_id_count;
+	h->run_free = HEAP_NIL;
+	for (uint32_t f = 0; f < TLSF_FL_COUNT; f++)
+		for (uint32_t s = 0; s < TLSF_SL_COUNT; s++)
+			h->lists[f][s] = HEAP_NIL;
+	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
+		h->bins[i].partial = HEAP_NIL;
+		h->bins[i].spare = HEAP_NIL;
+		h->bins[i].dead = HEAP_NIL;
+	}
+	*out = h;
+	return 0;
+}
+
+void heap_destroy(heap_t *h)
+{
+	if (h == NULL)
+		return;
+	if (h->segs) {
+		for (uint32_t i = 0; i < h->seg_count; i++)
+			if (h->segs[i].pm)
+				meta_realloc(h, h->segs[i].pm, 0);
+		meta_realloc(h, h->segs, 0);
+	}
+	meta_realloc(h, h->slabs, 0);
+	meta_realloc(h, h->words, 0);
+	meta_realloc(h, h->runs, 0);
+	meta_realloc(h, h, 0);
+}
+
+int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
+{
+	uint32_t slot = seg_id - h->seg_base;
+	if (seg_id < h->seg_base || slot >= h->seg_count || size == 0 ||
+	    size % HEAP_PAGE_SIZE != 0 || size / HEAP_PAGE_SIZE > HEAP_SEG_PAGES_MAX)
+		return -EINVAL;
+	if (h->segs == NULL) {
+		h->segs = meta_realloc(h, NULL, (size_t)h->seg_count * sizeof(*h->segs));
+		if (h->segs == NULL)
+			return -ENOMEM;
+		memset(h->segs, 0, (size_t)h->seg_count * sizeof(*h->segs));
+	}
+	struct heap_seg *s = &h->segs[slot];
+	if (s->pm != NULL)
+		return -EEXIST;
+	uint32_t npages = (uint32_t)(size / HEAP_PAGE_SIZE);
+	int rc = ensure_nodes(h, 1);
+	if (rc < 0)
+		return rc;
+	s->pm = meta_realloc(h, NULL, (size_t)npages * sizeof(uint32_t));
+	if (s->pm == NULL)
+		return -ENOMEM;
+	memset(s->pm, 0, (size_t)npages * sizeof(uint32_t));
+	s->npages = npages;
+	s->used_pages = npages; /* run_give subtracts them again */
+	s->live = 0;
+	h->nsegs++;
+	h->seg_pages += npages;
+	h->pm_bytes += (uint64_t)npages * sizeof(uint32_t);
+	run_give(h, slot, 0, npages);
+	h->dirty_pages -= npages; /* a new segment holds no resident pages */
+	h->runs[PM_VAL(s->pm[0])].dirty = 0;
+	return 0;
+}
+
+int heap_remove_segment(heap_t *h, uint32_t seg_id)
+{
+	uint32_t slot = heap_seg_slot(h, seg_id);
+	if (slot == HEAP_NIL)
+		return -ENOENT;
+	struct heap_seg *s = &h->segs[slot];
+	if (s->live != 0)
+		return -EBUSY;
+	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
+		uint32_t sp = h->bins[i].spare;
+		if (sp != HEAP_NIL && h->slabs[sp].seg == slot) {
+			h->bins[i].spare = HEAP_NIL;
+			slab_release(h, sp);
+		}
+	}
+	memd_assert(s->used_pages == 0);
+	uint32_t idx = PM_VAL(s->pm[0]);
+	struct heap_run_node *r = &h->runs[idx];
+	memd_assert(PM_KIND(s->pm[0]) == PM_FREE && r->npages == s->npages);
+	list_remove(h, idx);
+	h->free_pages -= r->npages;
+	if (r->dirty)
+		h->dirty_pages -= r->npages;
+	h->free_runs--;
+	node_release(h, idx);
+	h->seg_pages -= s->npages;
+	h->pm_bytes -= (uint64_t)s->npages * sizeof(uint32_t);
+	meta_realloc(h, s->pm, 0);
+	memset(s, 0, sizeof(*s));
+	h->nsegs--;
+	return 0;
+}
+
+int heap_alloc(heap_t *h, uint64_t size, uint64_t *ref)
+{
+	if (memd_likely(size - 1 < HEAP_SMALL_MAX))
+		return small_alloc(h, size_class(size), ref);
+	if (size == 0 || pages_of(size) > HEAP_SEG_PAGES_MAX)
+		return -EINVAL;
+	return large_alloc(h, pages_of(size), 1, ref);
+}
+
+/* Smallest class at or above size whose slots are all aligned to align
+ * (align <= HEAP_PAGE_SIZE, a power of two), or HEAP_CLASS_COUNT. */
+static uint32_t aligned_class(uint64_t size, uint64_t align)
+{
+	const struct heap_class *ct = heap_classes();
+	uint32_t cls = size_class(size < align ? align : size);
+	while (cls < HEAP_CLASS_COUNT && ct[cls].size % align != 0)
+		cls++;
+	return cls;
+}
+
+int heap_alloc_aligned(heap_t *h, uint64_t size, uint64_t align, uint64_t *ref)
+{
+	if (align <= HEAP_MIN_ALIGN)
+		return heap_alloc(h, size, ref);
+	if (size == 0 || (align & (align - 1)) != 0 || align > MEMD_SEG_SIZE_MAX / 2)
+		return -EINVAL;
+	if (align <= HEAP_PAGE_SIZE && size <= HEAP_SMALL_MAX) {
+		uint32_t cls = aligned_class(size, align);
+		if (cls < HEAP_CLASS_COUNT)
+			return small_alloc(h, cls, ref);
+	}
+	uint64_t align_pages = align > HEAP_PAGE_SIZE ? align / HEAP_PAGE_SIZE : 1;
+	if (pages_of(size) + align_pages - 1 > HEAP_SEG_PAGES_MAX)
+		return -EINVAL;
+	return large_alloc(h, pages_of(size), align_pages, ref);
+}
+
+uint64_t heap_grow_size(uint64_t size, uint64_t align)
+{
+	if (size == 0 || (align & (align - 1)) != 0 || align > MEMD_SEG_SIZE_MAX / 2)
+		return 0;
+	if (align < HEAP_MIN_ALIGN)
+		align = HEAP_MIN_ALIGN;
+	if (size <= HEAP_SMALL_MAX && align <= HEAP_PAGE_SIZE) {
+		uint32_t cls = aligned_class(size, align);
+		if (cls < HEAP_CLASS_COUNT)
+			return (uint64_t)heap_classes()[cls].pages * HEAP_PAGE_SIZE;
+	}
+	uint64_t align_pages = align > HEAP_PAGE_SIZE ? align / HEAP_PAGE_SIZE : 1;
+	uint64_t pages = pages_of(size) + align_pages - 1;
+	if (pages > HEAP_SEG_PAGES_MAX)
+		return 0;
+	return pages * HEAP_PAGE_SIZE;
+}
+
+/* Decode ref into a segment slot and offset; NIL slot when out of range. */
+static uint32_t ref_locate(const struct heap *h, uint64_t ref, uint64_t *off)
+{
+	uint32_t slot = heap_seg_slot(h, memd_ref_seg(ref));
+	if (slot == HEAP_NIL)
+		return HEAP_NIL;
+	*off = memd_ref_off(ref);
+	if ((*off >> HEAP_PAGE_SHIFT) >= h->segs[slot].npages)
+		return HEAP_NIL;
+	return slot;
+}
+
+int heap_free(heap_t *h, uint64_t ref)
+{
+	uint64_t off;
+	uint32_t seg = ref_locate(h, ref, &off);
+	if (memd_unlikely(seg == HEAP_NIL))
+		return -EINVAL;
+	uint32_t page = (uint32_t)(off >> HEAP_PAGE_SHIFT);
+	uint32_t e = h->segs[seg].pm[page];
+	if (memd_likely(PM_KIND(e) == PM_SLAB))
+		return small_free(h, seg, off, PM_VAL(e));
+	if (PM_KIND(e) == PM_LARGE && (off & (HEAP_PAGE_SIZE - 1)) == 0)
+		return large_free(h, seg, page, PM_VAL(e));
+	return -EINVAL;
+}
+
+int heap_block_size(const heap_t *h, uint64_t ref, uint64_t *size)
+{
+	uint64_t off;
+	uint32_t seg = ref_locate(h, ref, &off);
+	if (seg == HEAP_NIL)
+		return -EINVAL;
+	uint32_t e = h->segs[seg].pm[off >> HEAP_PAGE_SHIFT];
+	if (PM_KIND(e) == PM_SLAB && slab_slot(h, seg, off, PM_VAL(e)) != HEAP_NIL) {
+		*size = heap_classes()[h->slabs[PM_VAL(e)].cls].size;
+		return 0;
+	}
+	if (PM_KIND(e) == PM_LARGE && (off & (HEAP_PAGE_SIZE - 1)) == 0) {
+		*size = (uint64_t)PM_VAL(e) * HEAP_PAGE_SIZE;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+uint64_t heap_dirty_runs(heap_t *h, uint64_t min_bytes, heap_run_fn fn, void *ctx)
+{
+	uint64_t cleaned = 0;
+	for (uint32_t i = 0; i < h->run_len; i++) {
+		struct heap_run_node *r = &h->runs[i];
+		uint64_t len = (uint64_t)r->npages * HEAP_PAGE_SIZE;
+		if (r->npages == 0 || !r->dirty || len < min_bytes)
+			continue;
+		if (fn(ctx, h->seg_base + r->seg, (uint64_t)r->page * HEAP_PAGE_SIZE, len) != 0)
+			continue;
+		r->dirty = 0;
+		h->dirty_pages -= r->npages;
+		cleaned += len;
+	}
+	return cleaned;
+}

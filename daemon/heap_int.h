@@ -1,0 +1,161 @@
+/*
+ * heap_int.h - the heap core's private state, shared by heap.c (allocate,
+ * free, grow) and heap_walk.c (stats, walks, integrity checks).
+ *
+ * Everything here is indices and offsets: slabs, free-run nodes and bitmap
+ * words live in arrays that grow by doubling through the realloc hook; links
+ * between them are uint32 indices (HEAP_NIL for none).  The only pointers
+ * are the array bases themselves.
+ */
+#ifndef MEMD_HEAP_INT_H
+#define MEMD_HEAP_INT_H
+
+#include "heap.h"
+
+#include <stdbool.h>
+
+#define HEAP_NIL UINT32_MAX
+
+/* Page map entries: a kind in the top 4 bits, a 28-bit value below. */
+#define PM_KIND_SHIFT 28
+#define PM_VAL_MASK   ((UINT32_C(1) << PM_KIND_SHIFT) - 1)
+enum pm_kind {
+	PM_BODY = 0,       /* interior page of some run; value meaningless */
+	PM_FREE = 1,       /* head or tail page of a free run; value: run node */
+	PM_LARGE = 2,      /* head page of a large block; value: its pages */
+	PM_LARGE_TAIL = 3, /* tail page of a large block (not also its head) */
+	PM_SLAB = 4,       /* any page of a slab; value: slab index */
+};
+#define PM_MAKE(kind, val) (((uint32_t)(kind) << PM_KIND_SHIFT) | (uint32_t)(val))
+#define PM_KIND(e)         ((e) >> PM_KIND_SHIFT)
+#define PM_VAL(e)          ((e)&PM_VAL_MASK)
+#define HEAP_SEG_PAGES_MAX PM_VAL_MASK /* pages a segment may have */
+#define HEAP_INDEX_MAX     PM_VAL_MASK /* slabs and run nodes */
+
+/* Two-level segregated fit over free page runs. */
+#define TLSF_SL_BITS  3
+#define TLSF_SL_COUNT (1u << TLSF_SL_BITS)
+#define TLSF_FL_COUNT 27 /* runs below 2^29 pages */
+
+#define HEAP_CLASS_COUNT 72
+#define SLAB_MAX_SLOTS   4096 /* 64 bitmap words under one summary word */
+
+/* A size class: fixed facts computed once. */
+struct heap_class {
+	uint32_t size;   /* slot size in bytes */
+	uint32_t pages;  /* pages per slab */
+	uint32_t slots;  /* slots per slab */
+	uint32_t nwords; /* bitmap words per slab */
+	uint64_t magic;  /* ceil(2^40 / size): slot = (rel * magic) >> 40 */
+};
+
+/* Per-class mutable state. */
+struct heap_bin {
+	uint32_t partial; /* first slab with free slots (and >= 1 live) */
+	uint32_t spare;   /* one empty slab kept to avoid thrash, or NIL */
+	uint32_t dead;    /* recycled slab structs of this class (bitmap kept) */
+	uint32_t pad;     /* unused */
+	uint64_t slabs;   /* live slabs (partial, full and spare) */
+	uint64_t used;    /* live slots */
+};
+
+/* A slab: a run of pages carved into equal slots of one class. */
+struct heap_slab {
+	uint32_t seg;     /* segment slot (id - seg_id_base) */
+	uint32_t page;    /* first page; UINT32_MAX when the struct is dead */
+	uint32_t bm;      /* index of the first bitmap word (1 bit = free slot) */
+	uint16_t cls;     /* size class */
+	uint16_t used;    /* live slots */
+	uint64_t summary; /* bit w set: bitmap word w has a free slot */
+	uint32_t next;    /* partial/dead list link */
+	uint32_t prev;    /* partial list back link */
+};
+_Static_assert(sizeof(struct heap_slab) == 32, "heap_slab size");
+
+/* A free page run. */
+struct heap_run_node {
+	uint32_t seg;    /* segment slot */
+	uint32_t page;   /* first page */
+	uint32_t npages; /* pages; 0 when the node is unused */
+	uint32_t next;   /* TLSF list (or node free list) link */
+	uint32_t prev;   /* TLSF list back link */
+	uint32_t dirty;  /* 1: may hold resident pages; 0: returned to OS */
+};
+
+/* A registered segment. */
+struct heap_seg {
+	uint32_t *pm;        /* page map, one entry per page; NULL: unused slot */
+	uint32_t npages;     /* pages in the segment */
+	uint32_t used_pages; /* pages not in free runs */
+	uint64_t live;       /* live blocks in this segment */
+};
+
+struct heap {
+	heap_realloc_fn realloc; /* metadata memory hook */
+	void *realloc_ctx;       /* its context */
+	uint32_t seg_base;       /* first segment id */
+	uint32_t seg_count;      /* ids in range */
+
+	struct heap_seg *segs; /* seg_count slots, indexed by id - base */
+	uint32_t nsegs;        /* registered segments */
+
+	struct heap_slab *slabs; /* slab structs */
+	uint32_t slab_len;       /* used prefix of slabs */
+	uint32_t slab_cap;       /* capacity */
+
+	uint64_t *words;   /* slab bitmap words */
+	uint32_t word_len; /* used prefix */
+	uint32_t word_cap; /* capacity */
+
+	struct heap_run_node *runs; /* free run nodes */
+	uint32_t run_len;           /* used prefix */
+	uint32_t run_cap;           /* capacity */
+	uint32_t run_free;          /* unused node list */
+
+	uint32_t fl_bitmap;                           /* bit f: some sl list non-empty */
+	uint8_t sl_bitmap[TLSF_FL_COUNT];             /* bit s: list (f, s) non-empty */
+	uint32_t lists[TLSF_FL_COUNT][TLSF_SL_COUNT]; /* free run list heads */
+
+	struct heap_bin bins[HEAP_CLASS_COUNT]; /* per-class state */
+
+	uint64_t alloc_runs;  /* slabs + large blocks */
+	uint64_t live_blocks; /* blocks allocated and not freed */
+	uint64_t live_bytes;  /* their usable bytes */
+	uint64_t slab_pages;  /* pages held by slabs */
+	uint64_t large_pages; /* pages held by large blocks */
+	uint64_t free_pages;  /* pages in free runs */
+	uint64_t free_runs;   /* free runs */
+	uint64_t dirty_pages; /* free run pages not returned */
+	uint64_t seg_pages;   /* pages in all segments */
+	uint64_t pm_bytes;    /* bytes of all page maps */
+};
+
+/* The class table (computed on first heap_create). */
+extern const struct heap_class *heap_classes(void);
+
+/* Segment slot of a segment id, or HEAP_NIL if not registered. */
+static inline uint32_t heap_seg_slot(const struct heap *h, uint32_t seg_id)
+{
+	uint32_t s = seg_id - h->seg_base;
+	if (s >= h->seg_count || h->segs[s].pm == NULL)
+		return HEAP_NIL;
+	return s;
+}
+
+/* TLSF list of a run of n pages (n >= 1). */
+static inline void tlsf_mapping(uint32_t n, uint32_t *fl, uint32_t *sl)
+{
+	if (n < TLSF_SL_COUNT) {
+		*fl = 0;
+		*sl = n;
+		return;
+	}
+	uint32_t k = 31u - (uint32_t)__builtin_clz(n);
+	*fl = k - TLSF_SL_BITS + 1;
+	*sl = (n >> (k - TLSF_SL_BITS)) - TLSF_SL_COUNT;
+}
+
+/* Number of pages in the slab or large run whose head entry is e. */
+uint32_t heap_run_pages(const struct heap *h, const struct heap_seg *s, uint32_t page);
+
+#endif /* MEMD_HEAP_INT_H */
