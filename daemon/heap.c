@@ -53,8 +53,6 @@ static int class_table_ready;
  * and twice that which wastes the smallest fraction on the tail. */
 static uint32_t slab_pages_for(uint32_t sz)
 {
-	if (sz <= 1024)
-		return 65536 / HEAP_PAGE_SIZE;
 	uint32_t lo = (8 * sz + HEAP_PAGE_SIZE - 1) / HEAP_PAGE_SIZE;
 	uint32_t best = lo;
 	double best_waste = 1.0;
@@ -513,10 +511,7 @@ static int small_free(struct heap *h, uint32_t seg, uint64_t off, uint32_t idx)
 	h->live_bytes -= c->size;
 	if (sl->used == 0) {
 		partial_remove(h, b, idx);
-		if (b->spare == HEAP_NIL)
-			b->spare = idx;
-		else
-			slab_release(h, idx);
+		slab_release(h, idx);
 	}
 	return 0;
 }
@@ -616,7 +611,7 @@ void heap_destroy(heap_t *h)
 	if (h == NULL)
 		return;
 	if (h->segs) {
-		for (uint32_t i = 0; i < h->seg_count; i++)
+		for (uint32_t i = 0; i < h->segs_cap; i++)
 			if (h->segs[i].pm)
 				meta_realloc(h, h->segs[i].pm, 0);
 		meta_realloc(h, h->segs, 0);
@@ -633,11 +628,13 @@ int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
 	if (seg_id < h->seg_base || slot >= h->seg_count || size == 0 ||
 	    size % HEAP_PAGE_SIZE != 0 || size / HEAP_PAGE_SIZE > HEAP_SEG_PAGES_MAX)
 		return -EINVAL;
-	if (h->segs == NULL) {
-		h->segs = meta_realloc(h, NULL, (size_t)h->seg_count * sizeof(*h->segs));
-		if (h->segs == NULL)
-			return -ENOMEM;
-		memset(h->segs, 0, (size_t)h->seg_count * sizeof(*h->segs));
+	if (slot >= h->segs_cap) {
+		uint32_t old = h->segs_cap;
+		int rc = grow_array(h, (void **)&h->segs, &h->segs_cap, 0, slot + 1,
+		                    sizeof(*h->segs));
+		if (rc < 0)
+			return rc;
+		memset(h->segs + old, 0, (size_t)(h->segs_cap - old) * sizeof(*h->segs));
 	}
 	struct heap_seg *s = &h->segs[slot];
 	if (s->pm != NULL)

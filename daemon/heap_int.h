@@ -96,7 +96,8 @@ struct heap {
 	uint32_t seg_base;       /* first segment id */
 	uint32_t seg_count;      /* ids in range */
 
-	struct heap_seg *segs; /* seg_count slots, indexed by id - base */
+	struct heap_seg *segs; /* segment slots, indexed by id - base */
+	uint32_t segs_cap;     /* slots allocated (grows up to seg_count) */
 	uint32_t nsegs;        /* registered segments */
 
 	struct heap_slab *slabs; /* slab structs */
@@ -137,7 +138,7 @@ extern const struct heap_class *heap_classes(void);
 static inline uint32_t heap_seg_slot(const struct heap *h, uint32_t seg_id)
 {
 	uint32_t s = seg_id - h->seg_base;
-	if (s >= h->seg_count || h->segs[s].pm == NULL)
+	if (s >= h->segs_cap || h->segs[s].pm == NULL)
 		return HEAP_NIL;
 	return s;
 }

@@ -51,8 +51,7 @@ static uint64_t meta_bytes(const struct heap *h)
 	b += (uint64_t)h->slab_cap * sizeof(*h->slabs);
 	b += (uint64_t)h->word_cap * sizeof(*h->words);
 	b += (uint64_t)h->run_cap * sizeof(*h->runs);
-	if (h->segs)
-		b += (uint64_t)h->seg_count * sizeof(*h->segs);
+	b += (uint64_t)h->segs_cap * sizeof(*h->segs);
 	return b;
 }
 
@@ -94,7 +93,7 @@ int heap_class_stats(const heap_t *h, unsigned cls, struct heap_class_stats *out
 size_t heap_segments(const heap_t *h, uint32_t *ids, size_t cap)
 {
 	size_t n = 0;
-	for (uint32_t i = 0; h->segs && i < h->seg_count && n < cap; i++)
+	for (uint32_t i = 0; i < h->segs_cap && n < cap; i++)
 		if (h->segs[i].pm)
 			ids[n++] = h->seg_base + i;
 	return n;
@@ -102,7 +101,7 @@ size_t heap_segments(const heap_t *h, uint32_t *ids, size_t cap)
 
 int heap_segment_info(const heap_t *h, uint32_t seg_id, struct heap_segment_info *out)
 {
-	uint32_t slot = h->segs ? heap_seg_slot(h, seg_id) : HEAP_NIL;
+	uint32_t slot = heap_seg_slot(h, seg_id);
 	if (slot == HEAP_NIL)
 		return -ENOENT;
 	const struct heap_seg *s = &h->segs[slot];
@@ -143,7 +142,7 @@ static void run_describe(const struct heap *h, uint32_t seg, uint32_t page, stru
 int heap_walk(const heap_t *h, uint32_t seg_id, int (*fn)(void *ctx, const struct heap_run *run),
               void *ctx)
 {
-	uint32_t seg = h->segs ? heap_seg_slot(h, seg_id) : HEAP_NIL;
+	uint32_t seg = heap_seg_slot(h, seg_id);
 	if (seg == HEAP_NIL)
 		return -ENOENT;
 	const struct heap_seg *s = &h->segs[seg];
@@ -176,7 +175,7 @@ static int slab_blocks(const struct heap *h, uint32_t seg, uint32_t idx,
 
 void heap_walk_blocks(const heap_t *h, int (*fn)(void *ctx, uint64_t ref, uint64_t size), void *ctx)
 {
-	for (uint32_t seg = 0; h->segs && seg < h->seg_count; seg++) {
+	for (uint32_t seg = 0; seg < h->segs_cap; seg++) {
 		const struct heap_seg *s = &h->segs[seg];
 		for (uint32_t page = 0; s->pm && page < s->npages;) {
 			uint32_t e = s->pm[page], n = heap_run_pages(h, s, page);
@@ -385,7 +384,7 @@ int heap_check(const heap_t *h, char *err, size_t errlen)
 	struct tally t;
 	memset(&t, 0, sizeof(t));
 	int rc;
-	for (uint32_t seg = 0; h->segs && seg < h->seg_count; seg++)
+	for (uint32_t seg = 0; seg < h->segs_cap; seg++)
 		if (h->segs[seg].pm && (rc = check_segment(h, seg, &t, err, errlen)) < 0)
 			return rc;
 	uint64_t listed;
