@@ -161,7 +161,9 @@ _Static_assert(sizeof(struct memd_free_batch_req) == 8, "free_batch_req size");
 
 /* FREE_BATCH reply, followed by count int32_t results (0 or -errno, one per
  * ref in request order), padded with one zero int32 when count is odd.
- * The reply status is 0 if every free succeeded, else the first error. */
+ * The reply status is 0 if every free succeeded, else the first error.
+ * A request refused as a whole (e.g. -EINVAL from validation) is answered
+ * with that status and an empty body. */
 struct memd_free_batch_rep {
 	uint32_t count; /* results that follow */
 	uint32_t pad;   /* 0 */
@@ -203,7 +205,8 @@ int proto_req_validate(const struct memd_hdr *h, const void *body, size_t body_l
 int proto_rep_validate(uint16_t req_op, const struct memd_hdr *h, const void *body,
                        size_t body_len);
 
-/* Human name of an opcode ("ALLOC"), or "?" for an unknown one. */
+/* Human name of an opcode ("ALLOC"; the reply bit is ignored), or "?" for
+ * an unknown one. */
 const char *proto_op_name(uint16_t op);
 
 #endif /* MEMD_PROTO_H */
