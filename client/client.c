@@ -1,0 +1,406 @@
+/*
+ * client.c - libmemclient's connection: connect, HELLO, request/reply,
+ * pools, alloc/free/size, error texts.
+ *
+ * What it does: one memc_client is one SOCK_STREAM connection to memd.
+ * Every call that needs the daemon goes through client_call(), which holds
+ * c->lock while it writes the request frame and reads the matching reply,
+ * so a client may be shared by many threads; requests carry increasing ids
+ * and a reply whose id, opcode or body does not match (proto_rep_validate)
+ * is a protocol error.  The pool name -> pool id cache lives here too.
+ *
+ * Invariants:
+ *  - At most one request is in flight per client (the lock is held from
+ *    the first byte written to the last byte read), so the stream is always
+ *    at a frame boundary when the lock is free.
+ *  - c->broken is 0 while the stream is healthy.  The first transport error
+ *    (write or read failure, end of file) or malformed reply sets it, for
+ *    good, to -ECONNRESET (peer reset / EOF), -EPIPE (any other transport
+ *    failure) or -EPROTO (the daemon broke the protocol); that call and
+ *    every later call needing the daemon return it.  The socket is then
+ *    shut down so the daemon sees EOF and drops our holds.
+ *  - A daemon error status (-ENOMEM, -EINVAL, ...) is an answer, not a
+ *    transport error: the connection stays usable.
+ *
+ * Ownership: the client owns its socket fd, reply buffer, pool cache and
+ * segment table (map.c), all released by memc_close().  memc_ptr and
+ * memc_ref_of (map.c) read the segment table without taking c->lock.
+ */
+#include "client_int.h"
+
+#include "debug.h"
+#include "ref.h"
+#include "sock.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MEMC_DEFAULT_POOL "default"
+#define MEMC_FLAGS_ALL    (MEMC_ZERO | MEMC_SHARED)
+
+/* Mark the connection dead with err (keeping the first reason) and return
+ * the sticky error.  Called with c->lock held. */
+static int client_break(memc_client *c, int err)
+{
+	int expected = 0;
+
+	if (err != -ECONNRESET && err != -EPROTO)
+		err = -EPIPE;
+	if (atomic_compare_exchange_strong(&c->broken, &expected, err))
+		shutdown(c->fd, SHUT_RDWR);
+	return atomic_load(&c->broken);
+}
+
+/* Write one request frame.  0, or the sticky error. */
+static int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len)
+{
+	unsigned char frame[MEMD_HDR_SIZE + 128];
+	struct memd_hdr h;
+	int err;
+
+	memd_assert(req_len <= sizeof(frame) - MEMD_HDR_SIZE);
+	proto_hdr_init(&h, op, id, 0, req_len);
+	memcpy(frame, &h, sizeof(h));
+	if (req_len > 0)
+		memcpy(frame + MEMD_HDR_SIZE, req, req_len);
+	err = sock_write_all(c->fd, frame, MEMD_HDR_SIZE + req_len);
+	return err < 0 ? client_break(c, err) : 0;
+}
+
+/* Read one reply frame into c->rx; *h gets its header, *fd_out the fd that
+ * came with it (or -1).  0, or the sticky error (no fd left open). */
+static int client_recv(memc_client *c, struct memd_hdr *h, int *fd_out)
+{
+	int fd_hdr = -1, fd_body = -1;
+	int err;
+
+	err = sock_read_all_fd(c->fd, c->rx, MEMD_HDR_SIZE, &fd_hdr);
+	if (err < 0)
+		return client_break(c, err);
+	err = proto_hdr_decode(c->rx, h);
+	if (err < 0) {
+		err = -EPROTO;
+		goto fail_close_fd;
+	}
+	if (h->len > MEMD_HDR_SIZE) {
+		err = sock_read_all_fd(c->fd, c->rx, h->len - MEMD_HDR_SIZE, &fd_body);
+		if (err < 0)
+			goto fail_close_fd;
+	}
+	if (fd_hdr >= 0 && fd_body >= 0) {
+		close(fd_body);
+		err = -EPROTO;
+		goto fail_close_fd;
+	}
+	*fd_out = fd_hdr >= 0 ? fd_hdr : fd_body;
+	return 0;
+
+fail_close_fd:
+	if (fd_hdr >= 0)
+		close(fd_hdr);
+	return client_break(c, err);
+}
+
+/* The request/reply exchange proper; c->lock held. */
+static int client_call_locked(memc_client *c, uint16_t op, const void *req, size_t req_len,
+                              void *rep, size_t rep_cap, size_t *rep_len, int *fd_out)
+{
+	struct memd_hdr h;
+	uint32_t id;
+	size_t body_len;
+	int fd = -1;
+	int err;
+
+	err = atomic_load(&c->broken);
+	if (err < 0)
+		return err;
+	id = c->next_id++;
+	err = client_send(c, op, id, req, req_len);
+	if (err < 0)
+		return err;
+	err = client_recv(c, &h, &fd);
+	if (err < 0)
+		return err;
+	body_len = h.len - MEMD_HDR_SIZE;
+	if (h.id != id || proto_rep_validate(op, &h, c->rx, body_len) < 0)
+		goto fail_protocol;
+	if ((fd >= 0 && fd_out == NULL) || (fd < 0 && fd_out != NULL && h.status == 0))
+		goto fail_protocol;
+	if (rep != NULL)
+		memcpy(rep, c->rx, body_len < rep_cap ? body_len : rep_cap);
+	if (rep_len != NULL)
+		*rep_len = body_len;
+	if (fd_out != NULL)
+		*fd_out = fd;
+	return h.status;
+
+fail_protocol:
+	if (fd >= 0)
+		close(fd);
+	return client_break(c, -EPROTO);
+}
+
+int client_protocol_error(memc_client *c)
+{
+	return client_break(c, -EPROTO);
+}
+
+int client_call(memc_client *c, int locked, uint16_t op, const void *req, size_t req_len, void *rep,
+                size_t rep_cap, size_t *rep_len, int *fd_out)
+{
+	int ret;
+
+	if (fd_out != NULL)
+		*fd_out = -1;
+	if (locked)
+		return client_call_locked(c, op, req, req_len, rep, rep_cap, rep_len, fd_out);
+	pthread_mutex_lock(&c->lock);
+	ret = client_call_locked(c, op, req, req_len, rep, rep_cap, rep_len, fd_out);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+/* The socket path memc_connect() uses for path. */
+static const char *client_socket_path(const char *path)
+{
+	const char *env;
+
+	if (path != NULL)
+		return path;
+	env = getenv("MEMD_SOCKET");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return MEMC_DEFAULT_SOCKET;
+}
+
+/* Send HELLO and check the daemon's version.  0, -EPROTO on a version
+ * mismatch, or another error. */
+static int client_hello(memc_client *c)
+{
+	struct memd_hello_req req = {.version = MEMD_PROTO_VERSION};
+	const char *name = program_invocation_short_name;
+	int status;
+
+	if (name == NULL || name[0] == '\0')
+		name = "memclient";
+	strncpy(req.name, name, sizeof(req.name) - 1);
+	status = client_call(c, 0, MEMD_OP_HELLO, &req, sizeof(req), &c->hello, sizeof(c->hello),
+	                     NULL, NULL);
+	if (status == -EPROTO || (status == 0 && c->hello.version != MEMD_PROTO_VERSION))
+		return -EPROTO;
+	return status;
+}
+
+int memc_connect(const char *socket_path, memc_client **out)
+{
+	memc_client *c;
+	int err;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->rx = malloc(MEMD_FRAME_MAX);
+	if (c->rx == NULL) {
+		err = -ENOMEM;
+		goto fail_free_client;
+	}
+	err = -pthread_mutex_init(&c->lock, NULL);
+	if (err < 0)
+		goto fail_free_rx;
+	err = segtab_init(&c->segs);
+	if (err < 0)
+		goto fail_destroy_lock;
+	c->next_id = 1;
+	c->fd = sock_connect_unix(client_socket_path(socket_path));
+	if (c->fd < 0) {
+		err = c->fd;
+		goto fail_destroy_segtab;
+	}
+	err = client_hello(c);
+	if (err < 0)
+		goto fail_close_fd;
+	*out = c;
+	return 0;
+
+fail_close_fd:
+	close(c->fd);
+fail_destroy_segtab:
+	segtab_destroy(&c->segs);
+fail_destroy_lock:
+	pthread_mutex_destroy(&c->lock);
+fail_free_rx:
+	free(c->rx);
+fail_free_client:
+	free(c);
+	return err;
+}
+
+void memc_close(memc_client *c)
+{
+	if (c == NULL)
+		return;
+	close(c->fd);
+	segtab_destroy(&c->segs);
+	pthread_mutex_destroy(&c->lock);
+	free(c->pools);
+	free(c->rx);
+	free(c);
+}
+
+/* Remember a resolved pool; failure to grow the cache only costs a
+ * later round trip.  c->lock held. */
+static void client_pool_remember(memc_client *c, const char *name, const struct memd_pool_rep *r)
+{
+	if (c->npools == c->pools_cap) {
+		size_t cap = c->pools_cap ? 2 * c->pools_cap : 4;
+		struct memc_pool *p = realloc(c->pools, cap * sizeof(*p));
+
+		if (p == NULL)
+			return;
+		c->pools = p;
+		c->pools_cap = cap;
+	}
+	memset(&c->pools[c->npools], 0, sizeof(c->pools[0]));
+	strcpy(c->pools[c->npools].name, name);
+	c->pools[c->npools].id = r->pool_id;
+	c->pools[c->npools].access = r->access;
+	c->npools++;
+}
+
+/* Pool id of name: from the cache, else by a POOL request (cached on
+ * success).  0 and *id set, or -EINVAL (bad name), -ENOENT, -EACCES, or a
+ * connection error. */
+static int client_pool_id(memc_client *c, const char *name, uint32_t *id)
+{
+	struct memd_pool_req req;
+	struct memd_pool_rep rep;
+	size_t len = strnlen(name, MEMD_POOL_NAME_MAX);
+	int status;
+
+	if (len == 0 || len >= MEMD_POOL_NAME_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->npools; i++) {
+		if (strcmp(c->pools[i].name, name) == 0) {
+			*id = c->pools[i].id;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	memcpy(req.name, name, len);
+	status = client_call(c, 1, MEMD_OP_POOL, &req, sizeof(req), &rep, sizeof(rep), NULL, NULL);
+	if (status == 0) {
+		client_pool_remember(c, name, &rep);
+		*id = rep.pool_id;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return status;
+}
+
+/* Zero the usable bytes of a fresh block through our mapping.  0 or the
+ * memc_ptr error. */
+static int client_zero(memc_client *c, memc_ref ref, uint64_t size)
+{
+	void *p = memc_ptr(c, ref);
+
+	if (p == NULL)
+		return -errno;
+	memset(p, 0, size);
+	return 0;
+}
+
+int memc_alloc(memc_client *c, const char *pool, size_t size, unsigned flags, memc_ref *out)
+{
+	struct memd_alloc_req req = {.size = size};
+	struct memd_alloc_rep rep;
+	int err;
+
+	if (c == NULL || out == NULL || size == 0 || (flags & ~MEMC_FLAGS_ALL) != 0)
+		return -EINVAL;
+	err = client_pool_id(c, pool != NULL ? pool : MEMC_DEFAULT_POOL, &req.pool_id);
+	if (err < 0)
+		return err;
+	if (flags & MEMC_SHARED)
+		req.flags |= MEMD_ALLOC_SHARED;
+	err = client_call(c, 0, MEMD_OP_ALLOC, &req, sizeof(req), &rep, sizeof(rep), NULL, NULL);
+	if (err < 0)
+		return err;
+	if (flags & MEMC_ZERO) {
+		err = client_zero(c, rep.ref, rep.size);
+		if (err < 0)
+			goto fail_free_block;
+	}
+	*out = rep.ref;
+	return 0;
+
+fail_free_block:
+	memc_free(c, rep.ref);
+	return err;
+}
+
+int memc_free(memc_client *c, memc_ref ref)
+{
+	struct memd_ref_req req = {.ref = ref};
+
+	if (c == NULL || ref == 0)
+		return -EINVAL;
+	return client_call(c, 0, MEMD_OP_FREE, &req, sizeof(req), NULL, 0, NULL, NULL);
+}
+
+int memc_size(memc_client *c, memc_ref ref, size_t *out)
+{
+	struct memd_ref_req req = {.ref = ref};
+	struct memd_size_rep rep;
+	int err;
+
+	if (c == NULL || out == NULL || ref == 0)
+		return -EINVAL;
+	err = client_call(c, 0, MEMD_OP_SIZE, &req, sizeof(req), &rep, sizeof(rep), NULL, NULL);
+	if (err < 0)
+		return err;
+	*out = rep.size;
+	return 0;
+}
+
+const char *memc_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case -ENOMEM:
+		return "out of memory: the pool or quota is exhausted";
+	case -EACCES:
+		return "permission denied: no access to the pool";
+	case -EINVAL:
+		return "invalid argument, or not a live block";
+	case -EPERM:
+		return "operation not permitted on this block";
+	case -ENOENT:
+		return "no such pool, name or daemon socket";
+	case -EEXIST:
+		return "name already published";
+	case -EPIPE:
+		return "connection to memd lost";
+	case -ECONNRESET:
+		return "connection reset by memd";
+	case -ECONNREFUSED:
+		return "memd is not accepting connections";
+	case -EPROTO:
+		return "protocol error: memd speaks another version or sent a malformed reply";
+	case -ENAMETOOLONG:
+		return "socket path too long";
+	case -EOPNOTSUPP:
+		return "operation not supported by this memd";
+	case -EMSGSIZE:
+		return "message too large";
+	default:
+		return "unknown error";
+	}
+}
