@@ -1,0 +1,145 @@
+/*
+ * pool.h - pools: named heaps over POSIX shm segments, with growth and trim.
+ *
+ * A pool is a name, its configured limits, one heap core (heap.h) and the
+ * shm segments that back it.  The pool layer turns the heap's "-ENOMEM,
+ * grow me" into new segments (created through shm.c), punches freed page
+ * runs out of the segments so memory returns to the OS, and releases
+ * segments that become empty (never the pool's first one; at most one
+ * other empty segment is kept, punched, as a spare: see pool.c).
+ *
+ * Ids: pools are numbered 1..count in config order (the wire's pool_id).
+ * Pool id p owns segment ids [1 + (p-1)*4096, 1 + p*4096); ids inside that
+ * range are handed out sequentially and never reused while the daemon
+ * lives, so a (seg id -> mapping) cache in a client can never go stale.
+ * A pool that has created 4096 segments over its lifetime cannot grow.
+ *
+ * Segment names: "/<shm_prefix>-<pool name>-<seg id>".
+ *
+ * Thread safety: none; the daemon's one loop thread owns every pool.
+ * Pointers to segments (struct pool_segment *) stay valid only until the
+ * next pool_alloc*, pool_free or pool_trim on that pool.
+ */
+#ifndef MEMD_POOL_H
+#define MEMD_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "heap.h"
+
+#define POOL_SEGS_PER_POOL 4096u /* segment ids per pool */
+#define POOL_SHM_NAME_MAX  160u  /* "/" prefix "-" pool "-" id, NUL */
+
+/* One shm segment of a pool. */
+struct pool_segment {
+	uint32_t id;                  /* segment id (refs' high 24 bits) */
+	uint64_t size;                /* bytes, page multiple */
+	int fd;                       /* O_RDWR fd the daemon keeps open */
+	int fd_ro;                    /* O_RDONLY fd for read-only clients; -1 until asked */
+	bool punched;                 /* some range was ever punched (re-reserve on alloc) */
+	char name[POOL_SHM_NAME_MAX]; /* shm name, "/memd-default-1" */
+};
+
+/* Counters of one pool (heap_stats has the rest). */
+struct pool_counters {
+	uint64_t segments_created;  /* segments ever created */
+	uint64_t segments_released; /* empty segments given back */
+	uint64_t punched_bytes;     /* bytes punched out so far */
+	uint64_t trims;             /* trim passes run */
+	uint64_t enomem;            /* allocations refused for lack of room */
+};
+
+/* A pool. */
+struct pool {
+	uint32_t id;                   /* 1-based pool id (wire pool_id) */
+	struct memd_pool_config cfg;   /* limits, name, access (a copy) */
+	heap_t *heap;                  /* the allocator core for this pool */
+	struct pool_segment *segs;     /* live segments, ascending id */
+	size_t seg_count;              /* entries in segs */
+	size_t seg_cap;                /* capacity of segs */
+	uint32_t seg_id_base;          /* first id of this pool's range */
+	uint32_t next_seg_id;          /* next id to assign (never reused) */
+	uint64_t reserved;             /* sum of live segment sizes */
+	uint64_t last_seg_size;        /* size of the last segment created */
+	uint32_t spare_id;             /* empty segment kept (punched) as a spare; 0: none */
+	uid_t self_uid;                /* the daemon's euid: full access to every pool */
+	uint64_t freed_since_trim;     /* bytes freed since the last trim pass */
+	struct pool_counters counters; /* lifetime counters */
+	char shm_prefix[CONFIG_SHM_PREFIX_MAX + 1]; /* segment names' prefix (a copy) */
+};
+
+/* All pools of a daemon. */
+struct pool_set {
+	struct pool *pools;                         /* pools[i].id == i + 1 */
+	size_t count;                               /* number of pools */
+	char shm_prefix[CONFIG_SHM_PREFIX_MAX + 1]; /* names' prefix */
+};
+
+/* Build one pool per cfg->pools entry and create each pool's first segment
+ * (so a full /dev/shm or a name clash shows at startup).  0, or -errno
+ * with a message in err: -EEXIST (a segment name exists: another memd
+ * with this prefix, or a stale segment from a crashed one), -ENOSPC,
+ * -ENOMEM, -EINVAL.  On failure nothing is left behind. */
+int pool_set_create(struct pool_set *set, const struct memd_config *cfg, char *err, size_t errlen);
+
+/* Destroy every pool: close and unlink every segment.  NULL-safe; the set
+ * is zeroed.  After it, no segment of the set exists in /dev/shm. */
+void pool_set_destroy(struct pool_set *set);
+
+/* The pool with this name, or NULL. */
+struct pool *pool_set_find(const struct pool_set *set, const char *name);
+
+/* The pool with this 1-based id, or NULL (id 0 or out of range). */
+struct pool *pool_set_get(const struct pool_set *set, uint32_t pool_id);
+
+/* The pool whose id range covers ref's segment id, or NULL (ref 0 or a
+ * segment id no pool owns).  Says nothing about whether ref is live. */
+struct pool *pool_set_pool_of_ref(const struct pool_set *set, uint64_t ref);
+
+/* Find a live segment by id across the set (for MAP requests).  0 with
+ * *pool and *seg set, or -EINVAL (no such live segment). */
+int pool_segment_lookup(const struct pool_set *set, uint32_t seg_id, struct pool **pool,
+                        struct pool_segment **seg);
+
+/* The fd to send for seg: its O_RDWR fd, or with readonly an O_RDONLY fd
+ * of the same object (opened on first use, cached, closed with the
+ * segment).  The fd stays owned by the pool: dup it or send it, never close
+ * it.  >= 0, or -errno from reopening. */
+int pool_segment_fd(struct pool_segment *seg, bool readonly);
+
+/* Allocate size bytes aligned to align (0 or a power of two; below 16
+ * means 16) from pool, growing it by one segment if needed.  0 with *ref
+ * and *usable (may be NULL) set; -EINVAL (size 0, bad align, larger than
+ * a segment can be); -ENOMEM (max_size reached, ids exhausted, /dev/shm
+ * full or metadata exhausted). */
+int pool_alloc(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref, uint64_t *usable);
+
+/* Allocate up to count blocks of size bytes into refs[0..].  Stops at the
+ * first -ENOMEM.  0 with *got in 1..count and *usable (may be NULL) the
+ * usable size of each block; or the error of the first allocation (*got =
+ * 0) when not even one block could be had. */
+int pool_alloc_batch(struct pool *pool, uint64_t size, uint32_t count, uint64_t *refs,
+                     uint32_t *got, uint64_t *usable);
+
+/* Free the live block at ref.  0, or -EINVAL (ref is not the start of a
+ * live block of this pool; nothing changes).  May trim (punch free runs)
+ * and release a segment that became empty. */
+int pool_free(struct pool *pool, uint64_t ref);
+
+/* Usable size of the live block at ref: 0 or -EINVAL. */
+int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable);
+
+/* Punch every dirty free run of at least min_bytes (0: the pool's
+ * trim_threshold) out of the segments.  Returns the bytes punched.  Called
+ * by pool_free when enough was freed; callable on a timer or by memctl. */
+uint64_t pool_trim(struct pool *pool, uint64_t min_bytes);
+
+/* MEMD_ACCESS_* bits a peer with uid/gid gets on pool, from the pool's
+ * mode/owner/group (uid 0 and the daemon's own euid get everything). */
+uint32_t pool_access(const struct pool *pool, uid_t uid, gid_t gid);
+
+#endif /* MEMD_POOL_H */
