@@ -1,0 +1,379 @@
+/*
+ * dispatch.c - opcode -> handler, and the handlers themselves.
+ *
+ * Every request gets exactly one reply, queued on its connection in
+ * request order.  The rules, in the order they are applied:
+ *
+ *   1. Before a successful HELLO, any other opcode is answered -EPROTO and
+ *      the connection closes once that reply is flushed.
+ *   2. HELLO's version is checked before its body is validated, so a
+ *      future client whose HELLO grew still learns "-EPROTO, daemon speaks
+ *      version N" (the reply body always carries the daemon's version).  A
+ *      mismatch is logged with the client's pid and both versions, and the
+ *      connection closes after the reply.
+ *   3. proto_req_validate(): -EOPNOTSUPP for an opcode we do not know,
+ *      -EINVAL for a bad body; the connection stays open.
+ *   4. The handler.  Errors it returns become the reply's status with an
+ *      empty body (HELLO and FREE_BATCH excepted, see proto.h).
+ *
+ * Holds: every block ALLOC or ALLOC_BATCH hands out is recorded in the
+ * session before the reply is queued (room is reserved first, so the
+ * record cannot fail after the pool gave the block out).  FREE frees only
+ * blocks the session holds; a live block held by somebody else is -EPERM,
+ * anything else -EINVAL, and nothing changes in either case.
+ *
+ * Access: POOL computes the client's MEMD_ACCESS_* bits from the pool's
+ * mode/owner/group and the session's kernel-verified uid/gid, and records
+ * them in the session; ALLOC needs WRITE.  MAP computes the bits for the
+ * segment's pool afresh (a client may map a segment it met through a
+ * reference without having opened the pool) and sends a read-only fd to a
+ * client without WRITE.
+ *
+ * The handlers own nothing: batch bodies are built in the server's scratch
+ * buffer (one loop thread, one request at a time) and copied into the
+ * reply queue by conn_reply().
+ */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "debug.h"
+#include "log.h"
+#include "pool.h"
+#include "server.h"
+#include "session.h"
+
+/* A handler: 0 or -errno; 0 means it queued its own reply. */
+typedef int (*dispatch_fn)(struct conn *c, const struct memd_hdr *h, const void *body,
+                           size_t body_len);
+
+/* Load a uint64 from possibly unaligned p. */
+static inline uint64_t dispatch_load_u64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static void dispatch_hello_reply(struct conn *c, const struct memd_hdr *h, int32_t status)
+{
+	struct memd_hello_rep rep = {
+	        .version = MEMD_PROTO_VERSION,
+	        .pid = (uint32_t)c->srv->pid,
+	        .frame_max = MEMD_FRAME_MAX,
+	        .batch_max = MEMD_BATCH_MAX,
+	        .session = c->session.id,
+	};
+
+	conn_reply(c, h, status, &rep, sizeof(rep));
+}
+
+/* HELLO goes through here in full: its reply always has a body. */
+static void dispatch_hello(struct conn *c, const struct memd_hdr *h, const void *body,
+                           size_t body_len)
+{
+	struct session *s = &c->session;
+	struct memd_hello_req req;
+	uint32_t version;
+	int err;
+
+	if (body_len >= sizeof(version)) {
+		memcpy(&version, body, sizeof(version));
+		if (version != MEMD_PROTO_VERSION) {
+			log_warn("session %llu: client pid %d speaks protocol version %u, this "
+			         "memd speaks version %u: refused (-EPROTO), closing",
+			         (unsigned long long)s->id, (int)s->pid, (unsigned)version,
+			         (unsigned)MEMD_PROTO_VERSION);
+			dispatch_hello_reply(c, h, -EPROTO);
+			conn_close_after_flush(c);
+			return;
+		}
+	}
+	err = proto_req_validate(h, body, body_len);
+	if (err == 0 && s->hello_done)
+		err = -EINVAL; /* a second HELLO */
+	if (err < 0) {
+		dispatch_hello_reply(c, h, err);
+		if (!s->hello_done)
+			conn_close_after_flush(c);
+		return;
+	}
+	memcpy(&req, body, sizeof(req));
+	memcpy(s->name, req.name, sizeof(s->name));
+	s->name[sizeof(s->name) - 1] = '\0';
+	s->hello_done = true;
+	log_info("session %llu: hello from '%s' (pid %d)", (unsigned long long)s->id, s->name,
+	         (int)s->pid);
+	dispatch_hello_reply(c, h, 0);
+}
+
+static int dispatch_pool(struct conn *c, const struct memd_hdr *h, const void *body,
+                         size_t body_len)
+{
+	struct session *s = &c->session;
+	struct memd_pool_req req;
+	struct memd_pool_rep rep;
+	struct pool *pool;
+	uint32_t access;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	pool = pool_set_find(s->pools, req.name);
+	if (pool == NULL)
+		return -ENOENT;
+	access = pool_access(pool, s->uid, s->gid);
+	if (access == 0)
+		return -EACCES;
+	err = session_open_pool(s, pool->id, access);
+	if (err < 0)
+		return err;
+	rep = (struct memd_pool_rep){
+	        .pool_id = pool->id,
+	        .access = access,
+	        .max_size = pool->cfg.max_size,
+	};
+	return conn_reply(c, h, 0, &rep, sizeof(rep));
+}
+
+/* The pool an ALLOC names, checked for write access.  0 or -errno. */
+static int dispatch_alloc_pool(struct session *s, uint32_t pool_id, uint32_t flags,
+                               struct pool **out)
+{
+	uint32_t access;
+
+	*out = session_pool(s, pool_id, &access);
+	if (*out == NULL)
+		return -EINVAL;
+	if (!(access & MEMD_ACCESS_WRITE))
+		return -EACCES;
+	if (flags & MEMD_ALLOC_SHARED)
+		return -EOPNOTSUPP; /* sharing comes with issue 4 */
+	return 0;
+}
+
+static int dispatch_alloc(struct conn *c, const struct memd_hdr *h, const void *body,
+                          size_t body_len)
+{
+	struct session *s = &c->session;
+	struct memd_alloc_req req;
+	struct memd_alloc_rep rep;
+	struct pool *pool;
+	uint64_t ref, usable;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = dispatch_alloc_pool(s, req.pool_id, req.flags, &pool);
+	if (err < 0)
+		return err;
+	err = session_reserve(s, 1);
+	if (err < 0)
+		return err;
+	err = pool_alloc(pool, req.size, req.align, &ref, &usable);
+	if (err < 0)
+		return err;
+	err = session_hold(s, ref, usable);
+	memd_assert(err == 0); /* room reserved; a fresh block is never held */
+	rep = (struct memd_alloc_rep){.ref = ref, .size = usable};
+	return conn_reply(c, h, 0, &rep, sizeof(rep));
+}
+
+static int dispatch_alloc_batch(struct conn *c, const struct memd_hdr *h, const void *body,
+                                size_t body_len)
+{
+	struct session *s = &c->session;
+	uint8_t *out = (uint8_t *)c->srv->scratch;
+	uint64_t *refs = (uint64_t *)(out + sizeof(struct memd_alloc_batch_rep));
+	struct memd_alloc_batch_req req;
+	struct memd_alloc_batch_rep rep;
+	struct pool *pool;
+	uint64_t usable = 0;
+	uint32_t got = 0, i;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	memd_assert(req.count >= 1 && req.count <= MEMD_BATCH_MAX);
+	err = dispatch_alloc_pool(s, req.pool_id, req.flags, &pool);
+	if (err < 0)
+		return err;
+	err = session_reserve(s, req.count);
+	if (err < 0)
+		return err;
+	err = pool_alloc_batch(pool, req.size, req.count, refs, &got, &usable);
+	if (err < 0)
+		return err;
+	for (i = 0; i < got; i++) {
+		err = session_hold(s, refs[i], usable);
+		memd_assert(err == 0);
+	}
+	rep = (struct memd_alloc_batch_rep){.size = usable, .count = got, .pad = 0};
+	memcpy(out, &rep, sizeof(rep));
+	return conn_reply(c, h, 0, out, sizeof(rep) + (size_t)got * sizeof(uint64_t));
+}
+
+/* Free one block for the session.  0; -EPERM (a live block this session
+ * does not hold); -EINVAL (not a live block). */
+static int dispatch_free_one(struct session *s, uint64_t ref)
+{
+	struct pool *pool = pool_set_pool_of_ref(s->pools, ref);
+	uint64_t usable;
+	int err;
+
+	if (pool == NULL)
+		return -EINVAL;
+	err = pool_block_size(pool, ref, &usable);
+	if (!session_holds(s, ref))
+		return err == 0 ? -EPERM : -EINVAL;
+	if (err == 0)
+		err = pool_free(pool, ref);
+	if (err < 0) {
+		/* A held block that is not live: a daemon bug.  Drop the
+		 * stale hold so it is not freed again at release. */
+		log_error("session %llu: held block %#llx is not live (%s)",
+		          (unsigned long long)s->id, (unsigned long long)ref, strerror(-err));
+		holds_remove(&s->holds, ref);
+		return -EINVAL;
+	}
+	err = session_unhold(s, ref, usable);
+	memd_assert(err == 0);
+	return 0;
+}
+
+static int dispatch_free(struct conn *c, const struct memd_hdr *h, const void *body,
+                         size_t body_len)
+{
+	struct memd_ref_req req;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = dispatch_free_one(&c->session, req.ref);
+	if (err < 0)
+		return err;
+	return conn_reply(c, h, 0, NULL, 0);
+}
+
+/* FREE_BATCH replies with per-ref results even when some failed. */
+static int dispatch_free_batch(struct conn *c, const struct memd_hdr *h, const void *body,
+                               size_t body_len)
+{
+	const uint8_t *in = (const uint8_t *)body + sizeof(struct memd_free_batch_req);
+	uint8_t *out = (uint8_t *)c->srv->scratch;
+	int32_t *results = (int32_t *)(out + sizeof(struct memd_free_batch_rep));
+	struct memd_free_batch_req req;
+	struct memd_free_batch_rep rep;
+	int32_t status = 0;
+	uint32_t i, n;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	memd_assert(req.count >= 1 && req.count <= MEMD_BATCH_MAX);
+	for (i = 0; i < req.count; i++) {
+		results[i] = dispatch_free_one(
+		        &c->session, dispatch_load_u64(in + (size_t)i * sizeof(uint64_t)));
+		if (results[i] < 0 && status == 0)
+			status = results[i];
+	}
+	n = req.count;
+	if (n % 2 != 0)
+		results[n++] = 0; /* pad to 8 bytes */
+	rep = (struct memd_free_batch_rep){.count = req.count, .pad = 0};
+	memcpy(out, &rep, sizeof(rep));
+	return conn_reply(c, h, status, out, sizeof(rep) + (size_t)n * sizeof(int32_t));
+}
+
+static int dispatch_size(struct conn *c, const struct memd_hdr *h, const void *body,
+                         size_t body_len)
+{
+	struct memd_ref_req req;
+	struct memd_size_rep rep;
+	struct pool *pool;
+	uint64_t usable;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	pool = pool_set_pool_of_ref(c->session.pools, req.ref);
+	if (pool == NULL)
+		return -EINVAL;
+	err = pool_block_size(pool, req.ref, &usable);
+	if (err < 0)
+		return err;
+	rep = (struct memd_size_rep){.size = usable};
+	return conn_reply(c, h, 0, &rep, sizeof(rep));
+}
+
+static int dispatch_map(struct conn *c, const struct memd_hdr *h, const void *body, size_t body_len)
+{
+	struct session *s = &c->session;
+	struct pool_segment *seg;
+	struct memd_map_req req;
+	struct memd_map_rep rep;
+	struct pool *pool;
+	uint32_t access;
+	int err, fd;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = pool_segment_lookup(s->pools, req.seg_id, &pool, &seg);
+	if (err < 0)
+		return err;
+	access = pool_access(pool, s->uid, s->gid);
+	if (access == 0)
+		return -EACCES;
+	fd = pool_segment_fd(seg, !(access & MEMD_ACCESS_WRITE));
+	if (fd < 0)
+		return fd;
+	rep = (struct memd_map_rep){.seg_id = seg->id, .access = access, .size = seg->size};
+	return conn_reply_fd(c, h, 0, &rep, sizeof(rep), fd);
+}
+
+/* Handlers by opcode; NULL: not implemented (-EOPNOTSUPP).  HELLO is
+ * handled before the table is consulted. */
+static const dispatch_fn dispatch_table[MEMD_OP_MAX_] = {
+        [MEMD_OP_POOL] = dispatch_pool,
+        [MEMD_OP_ALLOC] = dispatch_alloc,
+        [MEMD_OP_ALLOC_BATCH] = dispatch_alloc_batch,
+        [MEMD_OP_FREE] = dispatch_free,
+        [MEMD_OP_FREE_BATCH] = dispatch_free_batch,
+        [MEMD_OP_SIZE] = dispatch_size,
+        [MEMD_OP_MAP] = dispatch_map,
+};
+
+void dispatch_request(struct conn *c, const struct memd_hdr *h, const void *body, size_t body_len)
+{
+	struct session *s = &c->session;
+	dispatch_fn fn = NULL;
+	int err;
+
+	memd_assert(!(h->op & MEMD_OP_REPLY));
+	if (h->op == MEMD_OP_HELLO) {
+		dispatch_hello(c, h, body, body_len);
+		return;
+	}
+	if (!s->hello_done) {
+		log_warn("session %llu (pid %d): %s request before HELLO: -EPROTO, closing",
+		         (unsigned long long)s->id, (int)s->pid, proto_op_name(h->op));
+		conn_reply(c, h, -EPROTO, NULL, 0);
+		conn_close_after_flush(c);
+		return;
+	}
+	err = proto_req_validate(h, body, body_len);
+	if (err == 0) {
+		if (h->op < MEMD_OP_MAX_)
+			fn = dispatch_table[h->op];
+		err = fn != NULL ? fn(c, h, body, body_len) : -EOPNOTSUPP;
+	}
+	if (err < 0) {
+		log_debug("session %llu: %s id %u: %s", (unsigned long long)s->id,
+		          proto_op_name(h->op), (unsigned)h->id, strerror(-err));
+		conn_reply(c, h, err, NULL, 0);
+	}
+}
