@@ -182,16 +182,29 @@ static void list_remove(struct heap *h, uint32_t idx)
 }
 
 /* Head of the first list whose every run has at least n pages, or NIL. */
+/* Smallest run size whose TLSF list holds only runs of at least n pages:
+ * where a search for n pages starts. */
+static uint64_t tlsf_search_size(uint32_t n)
+{
+	if (n < TLSF_SL_COUNT)
+		return n;
+	uint32_t k = 31u - (uint32_t)__builtin_clz(n);
+	return (uint64_t)n + (UINT32_C(1) << (k - TLSF_SL_BITS)) - 1;
+}
+
 static uint32_t list_find(const struct heap *h, uint32_t n)
 {
 	uint32_t fl, sl;
-	if (n >= TLSF_SL_COUNT) {
-		uint32_t k = 31u - (uint32_t)__builtin_clz(n);
-		uint64_t up = (uint64_t)n + (UINT32_C(1) << (k - TLSF_SL_BITS)) - 1;
-		if (up > HEAP_SEG_PAGES_MAX)
-			return HEAP_NIL;
-		n = (uint32_t)up;
-	}
+	/* The head of n's own list may fit even though the list is not
+	 * guaranteed to (a fresh segment of exactly n pages, say). */
+	tlsf_mapping(n, &fl, &sl);
+	uint32_t head = h->lists[fl][sl];
+	if (head != HEAP_NIL && h->runs[head].npages >= n)
+		return head;
+	uint64_t up = tlsf_search_size(n);
+	if (up > HEAP_SEG_PAGES_MAX)
+		return HEAP_NIL;
+	n = (uint32_t)up;
 	tlsf_mapping(n, &fl, &sl);
 	uint32_t sl_map = (uint32_t)h->sl_bitmap[fl] & (~0u << sl);
 	if (sl_map == 0) {
@@ -744,6 +757,8 @@ uint64_t heap_grow_size(uint64_t size, uint64_t align)
 	uint64_t pages = pages_of(size) + align_pages - 1;
 	if (pages > HEAP_SEG_PAGES_MAX)
 		return 0;
+	/* Exact: a new segment's run is the head of its list, and list_find()
+	 * looks at the head of the request's own list first. */
 	return pages * HEAP_PAGE_SIZE;
 }
 

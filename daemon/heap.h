@@ -72,9 +72,10 @@ int heap_alloc(heap_t *h, uint64_t size, uint64_t *ref);
  * mean 16).  Same errors as heap_alloc, plus -EINVAL for a bad align. */
 int heap_alloc_aligned(heap_t *h, uint64_t size, uint64_t align, uint64_t *ref);
 
-/* Smallest segment size (a multiple of HEAP_PAGE_SIZE) that would let
- * heap_alloc_aligned(size, align) succeed on a fresh segment; 0 if the
- * request can never be satisfied (bad size or align). */
+/* Smallest segment size (a multiple of HEAP_PAGE_SIZE) that lets
+ * heap_alloc_aligned(size, align) succeed when a segment of that size is
+ * added just before the call; 0 if the request can never be satisfied
+ * (bad size or align). */
 uint64_t heap_grow_size(uint64_t size, uint64_t align);
 
 /* Free the live block that starts at ref.  0, or -EINVAL (and nothing

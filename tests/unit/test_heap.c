@@ -308,6 +308,25 @@ Test(heap, exhaustion_returns_enomem_and_growth_recovers)
 	heap_destroy(h);
 }
 
+Test(heap, grow_size_segment_serves_sizes_off_list_boundaries)
+{
+	/* 50 and 65 pages are not TLSF list boundaries: a segment of exactly
+	 * heap_grow_size() must still serve them, even next to small runs. */
+	uint64_t sizes[] = {200000, 65 * PAGE - 100, 1000 * PAGE + 1};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		heap_t *h = new_heap(0);
+		uint64_t need = heap_grow_size(sizes[i], 0), ref;
+		cr_expect_eq(need, (sizes[i] + PAGE - 1) / PAGE * PAGE);
+		cr_assert_eq(heap_add_segment(h, SEG, need), 0);
+		cr_expect_eq(heap_alloc(h, sizes[i], &ref), 0, "size %lu", (unsigned long)sizes[i]);
+		cr_expect_eq(heap_alloc(h, 16, &ref), -ENOMEM);
+		cr_assert_eq(heap_add_segment(h, SEG + 1, need), 0);
+		cr_expect_eq(heap_alloc(h, sizes[i], &ref), 0);
+		assert_consistent(h);
+		heap_destroy(h);
+	}
+}
+
 Test(heap, small_exhaustion_then_growth)
 {
 	heap_t *h = new_heap(64 << 10);
