@@ -17,24 +17,37 @@
  *
  * Free runs.  Every free run has a node (struct heap_run_node) on one of the
  * TLSF lists, chosen by its page count: the first level is the power of
- * two, the second splits it in 8.  A search rounds the request up to the
- * next list boundary so that the head of any non-empty list at or above it
- * fits; two bitmaps make that O(1).  Allocation takes the front of the run
- * and returns the rest to its list.
+ * two, the second splits it in 8.  A search looks at the head of the
+ * request's own list (it may fit), then rounds the request up to the next
+ * list boundary so that the head of any non-empty list at or above it fits;
+ * two bitmaps make that O(1).  Allocation takes the front of the run and
+ * returns the rest to its list.
+ *
+ * Warm and cold runs.  A page that was handed out once stays resident (in
+ * the clients' memory and the pool's footprint) until the pool punches it
+ * out, so the lists come in two tiers, each a full TLSF: warm runs (dirty,
+ * and not ending their segment) and cold ones (returned to the OS, or the
+ * run that ends a segment, where the never-used pages are).  A search
+ * exhausts the warm tier before it looks at the cold one, so freed memory
+ * is reused before fresh memory is touched; within a segment allocations
+ * gather at the front, leaving the tail free to punch or release.
  *
  * Slabs.  A block of at most HEAP_SMALL_MAX bytes takes a slot in a slab of
  * its size class (16-byte steps to 256 bytes, then 8 classes per doubling,
- * so rounding wastes at most 12.5%).  A slab keeps one bit per slot (set =
- * free) in the shared word array, and a summary word whose bit w says
- * bitmap word w has a free slot, so finding a slot is two ctz.  Each class
- * keeps a list of partial slabs, at most one empty spare, and the dead slab
- * structs it may recycle with their bitmap storage.  A slab that becomes
- * empty becomes the spare or, if there is one already, goes back to the page
- * runs at once.
+ * so rounding wastes at most 12.5%).  A slab is one or two pages for small
+ * classes (at least 8 slots, or SLAB_MIN_BYTES for large slots: see
+ * slab_pages_for).  It keeps one bit per slot (set = free) in the shared
+ * word array, and a summary word whose bit w says bitmap word w has a free
+ * slot, so finding a slot is two ctz.  Each class keeps a list of partial
+ * slabs and the dead slab structs it may recycle with their bitmap storage.
+ * A slab that becomes empty goes back to the page runs at once (as a warm
+ * run, so any class or large block reuses its pages first).
  *
  * Ownership.  The heap owns every array it points to; they are obtained and
  * released through the realloc hook and grow by doubling, so no operation
- * but growth allocates.  The managed memory is never touched.
+ * but growth allocates (and growth copies only the used prefix, so a
+ * reserve that was never used never becomes resident).  The managed memory
+ * is never touched.
  */
 #include "heap_int.h"
 
@@ -48,12 +61,17 @@
 static struct heap_class class_table[HEAP_CLASS_COUNT];
 static int class_table_ready;
 
-/* Pages of a slab of slot size sz: 64 KiB for classes up to 1 KiB (many
- * slots, cheap bitmaps), otherwise the page count between 8 slots' worth
- * and twice that which wastes the smallest fraction on the tail. */
+/* Pages of a slab of slot size sz.  A slab holds at least 8 slots, or at
+ * least SLAB_MIN_BYTES when 8 slots would be more: a slot that was used
+ * stays resident after it is freed, and a slab with one survivor keeps all
+ * of its pages, so large slots come in small slabs.  From that minimum up to
+ * twice it, the page count that wastes the smallest fraction on the tail. */
 static uint32_t slab_pages_for(uint32_t sz)
 {
-	uint32_t lo = (8 * sz + HEAP_PAGE_SIZE - 1) / HEAP_PAGE_SIZE;
+	uint32_t min_slots = (SLAB_MIN_BYTES + sz - 1) / sz;
+	if (min_slots > 8)
+		min_slots = 8;
+	uint32_t lo = (min_slots * sz + HEAP_PAGE_SIZE - 1) / HEAP_PAGE_SIZE;
 	uint32_t best = lo;
 	double best_waste = 1.0;
 	for (uint32_t p = lo; p <= 2 * lo; p++) {
@@ -123,21 +141,32 @@ static void *meta_realloc(struct heap *h, void *p, size_t size)
 	return realloc(p, size);
 }
 
-/* Make room for `more` elements of size esz past *len in the array *arr of
- * capacity *cap, doubling (at least 64 elements).  0 or -ENOMEM. */
-static int grow_array(struct heap *h, void **arr, uint32_t *cap, uint32_t len, uint32_t more,
+/* Make the array *arr of capacity *cap hold at least need elements of size
+ * esz, doubling (at least 64 elements); the first keep elements survive.
+ * Only they are copied: realloc would copy, and so make resident, the whole
+ * old capacity.  0 or -ENOMEM. */
+static int grow_array(struct heap *h, void **arr, uint32_t *cap, uint64_t need, uint32_t keep,
                       size_t esz)
 {
-	if ((uint64_t)len + more <= *cap)
+	if (need <= *cap)
 		return 0;
 	uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 64;
-	while (ncap < (uint64_t)len + more)
+	while (ncap < need)
 		ncap *= 2;
 	if (ncap > HEAP_INDEX_MAX)
 		ncap = HEAP_INDEX_MAX;
-	if ((uint64_t)len + more > ncap)
+	if (need > ncap)
 		return -ENOMEM;
-	void *p = meta_realloc(h, *arr, (size_t)ncap * esz);
+	void *p;
+	if (keep == *cap) {
+		p = meta_realloc(h, *arr, (size_t)ncap * esz);
+	} else {
+		p = meta_realloc(h, NULL, (size_t)ncap * esz);
+		if (p != NULL && *arr != NULL) {
+			memcpy(p, *arr, (size_t)keep * esz);
+			meta_realloc(h, *arr, 0);
+		}
+	}
 	if (p == NULL)
 		return -ENOMEM;
 	*arr = p;
@@ -152,13 +181,15 @@ static void list_insert(struct heap *h, uint32_t idx)
 	struct heap_run_node *r = &h->runs[idx];
 	uint32_t fl, sl;
 	tlsf_mapping(r->npages, &fl, &sl);
+	r->tier = (uint16_t)tlsf_tier(h, r);
+	fl = TLSF_VFL(r->tier, fl);
 	uint32_t head = h->lists[fl][sl];
 	r->prev = HEAP_NIL;
 	r->next = head;
 	if (head != HEAP_NIL)
 		h->runs[head].prev = idx;
 	h->lists[fl][sl] = idx;
-	h->fl_bitmap |= 1u << fl;
+	h->fl_bitmap |= UINT64_C(1) << fl;
 	h->sl_bitmap[fl] |= (uint8_t)(1u << sl);
 }
 
@@ -170,52 +201,60 @@ static void list_remove(struct heap *h, uint32_t idx)
 	} else {
 		uint32_t fl, sl;
 		tlsf_mapping(r->npages, &fl, &sl);
+		fl = TLSF_VFL(r->tier, fl);
 		h->lists[fl][sl] = r->next;
 		if (r->next == HEAP_NIL) {
 			h->sl_bitmap[fl] &= (uint8_t) ~(1u << sl);
 			if (h->sl_bitmap[fl] == 0)
-				h->fl_bitmap &= ~(1u << fl);
+				h->fl_bitmap &= ~(UINT64_C(1) << fl);
 		}
 	}
 	if (r->next != HEAP_NIL)
 		h->runs[r->next].prev = r->prev;
 }
 
-/* Head of the first list whose every run has at least n pages, or NIL. */
-/* Smallest run size whose TLSF list holds only runs of at least n pages:
- * where a search for n pages starts. */
-static uint64_t tlsf_search_size(uint32_t n)
+/* Head of the first list of tier t whose every run has at least n pages
+ * (already rounded up by list_find), or NIL. */
+static uint32_t tier_find(const struct heap *h, uint32_t t, uint32_t fl, uint32_t sl)
 {
-	if (n < TLSF_SL_COUNT)
-		return n;
-	uint32_t k = 31u - (uint32_t)__builtin_clz(n);
-	return (uint64_t)n + (UINT32_C(1) << (k - TLSF_SL_BITS)) - 1;
-}
-
-static uint32_t list_find(const struct heap *h, uint32_t n)
-{
-	uint32_t fl, sl;
-	/* The head of n's own list may fit even though the list is not
-	 * guaranteed to (a fresh segment of exactly n pages, say). */
-	tlsf_mapping(n, &fl, &sl);
-	uint32_t head = h->lists[fl][sl];
-	if (head != HEAP_NIL && h->runs[head].npages >= n)
-		return head;
-	uint64_t up = tlsf_search_size(n);
-	if (up > HEAP_SEG_PAGES_MAX)
-		return HEAP_NIL;
-	n = (uint32_t)up;
-	tlsf_mapping(n, &fl, &sl);
-	uint32_t sl_map = (uint32_t)h->sl_bitmap[fl] & (~0u << sl);
+	uint32_t v = TLSF_VFL(t, fl);
+	uint32_t sl_map = (uint32_t)h->sl_bitmap[v] & (~0u << sl);
 	if (sl_map == 0) {
-		uint32_t fl_map = fl + 1 < 32 ? h->fl_bitmap & (~0u << (fl + 1)) : 0;
+		/* Lists of tier t above v: bits (v, TLSF_VFL(t + 1, 0)). */
+		uint64_t above = (UINT64_C(1) << TLSF_VFL(t + 1, 0)) - (UINT64_C(1) << (v + 1));
+		uint64_t fl_map = h->fl_bitmap & above;
 		if (fl_map == 0)
 			return HEAP_NIL;
-		fl = (uint32_t)__builtin_ctz(fl_map);
-		sl_map = h->sl_bitmap[fl];
+		v = (uint32_t)__builtin_ctzll(fl_map);
+		sl_map = h->sl_bitmap[v];
 	}
-	sl = (uint32_t)__builtin_ctz(sl_map);
-	return h->lists[fl][sl];
+	return h->lists[v][__builtin_ctz(sl_map)];
+}
+
+/* A free run of at least n pages, or NIL: in the warm tier if it has one,
+ * else in the cold tier.  Within a tier, the head of n's own list if it is
+ * large enough (a hole a little larger than n, or a fresh segment of
+ * exactly n pages, which the list as a whole does not guarantee), else the
+ * head of the first list whose every run fits. */
+static uint32_t list_find(const struct heap *h, uint32_t n)
+{
+	uint32_t fl, sl, rfl = TLSF_FL_COUNT, rsl = 0;
+	tlsf_mapping(n, &fl, &sl);
+	uint64_t up = n;
+	if (n >= TLSF_SL_COUNT) {
+		uint32_t k = 31u - (uint32_t)__builtin_clz(n);
+		up += (UINT32_C(1) << (k - TLSF_SL_BITS)) - 1;
+	}
+	if (up <= HEAP_SEG_PAGES_MAX)
+		tlsf_mapping((uint32_t)up, &rfl, &rsl);
+	for (uint32_t t = 0; t < TLSF_TIERS; t++) {
+		uint32_t idx = h->lists[TLSF_VFL(t, fl)][sl];
+		if (idx != HEAP_NIL && h->runs[idx].npages >= n)
+			return idx;
+		if (rfl < TLSF_FL_COUNT && (idx = tier_find(h, t, rfl, rsl)) != HEAP_NIL)
+			return idx;
+	}
+	return HEAP_NIL;
 }
 
 /* An unused run node: recycled, or the next of the array's capacity
@@ -338,7 +377,7 @@ static int ensure_nodes(struct heap *h, uint32_t more_runs)
 	uint64_t need = h->alloc_runs + more_runs + h->nsegs + 2;
 	if (need > HEAP_INDEX_MAX)
 		return -ENOMEM;
-	return grow_array(h, (void **)&h->runs, &h->run_cap, 0, (uint32_t)need, sizeof(*h->runs));
+	return grow_array(h, (void **)&h->runs, &h->run_cap, need, h->run_len, sizeof(*h->runs));
 }
 
 /* Allocate a run of n pages.  0 with *seg and *page set, or -ENOMEM. */
@@ -384,11 +423,12 @@ static int slab_struct_get(struct heap *h, uint32_t cls, uint32_t *out)
 		return 0;
 	}
 	uint32_t nwords = heap_classes()[cls].nwords;
-	int rc = grow_array(h, (void **)&h->words, &h->word_cap, h->word_len, nwords,
-	                    sizeof(*h->words));
+	int rc = grow_array(h, (void **)&h->words, &h->word_cap, (uint64_t)h->word_len + nwords,
+	                    h->word_len, sizeof(*h->words));
 	if (rc < 0)
 		return rc;
-	rc = grow_array(h, (void **)&h->slabs, &h->slab_cap, h->slab_len, 1, sizeof(*h->slabs));
+	rc = grow_array(h, (void **)&h->slabs, &h->slab_cap, (uint64_t)h->slab_len + 1, h->slab_len,
+	                sizeof(*h->slabs));
 	if (rc < 0)
 		return rc;
 	*out = h->slab_len++;
@@ -398,8 +438,10 @@ static int slab_struct_get(struct heap *h, uint32_t cls, uint32_t *out)
 	return 0;
 }
 
-/* Create a slab of class cls and make it the head of the partial list. */
-static int slab_new(struct heap *h, uint32_t cls)
+/* Create a slab of class cls and make it the head of the partial list.
+ * Not inlined, nor is slab_release(): on the slot paths they are rare, and
+ * inlined they cost small_alloc() and heap_free() registers on every call. */
+__attribute__((noinline)) static int slab_new(struct heap *h, uint32_t cls)
 {
 	const struct heap_class *c = &heap_classes()[cls];
 	uint32_t idx, seg, page;
@@ -436,7 +478,7 @@ static int slab_new(struct heap *h, uint32_t cls)
 }
 
 /* Give an empty slab's pages back and recycle its struct. */
-static void slab_release(struct heap *h, uint32_t idx)
+__attribute__((noinline)) static void slab_release(struct heap *h, uint32_t idx)
 {
 	struct heap_slab *sl = &h->slabs[idx];
 	const struct heap_class *c = &heap_classes()[sl->cls];
@@ -457,16 +499,10 @@ static int small_alloc(struct heap *h, uint32_t cls, uint64_t *ref)
 	const struct heap_class *c = &class_table[cls];
 	uint32_t idx = b->partial;
 	if (memd_unlikely(idx == HEAP_NIL)) {
-		if (b->spare != HEAP_NIL) {
-			idx = b->spare;
-			b->spare = HEAP_NIL;
-			partial_push(h, b, idx);
-		} else {
-			int rc = slab_new(h, cls);
-			if (rc < 0)
-				return rc;
-			idx = b->partial;
-		}
+		int rc = slab_new(h, cls);
+		if (rc < 0)
+			return rc;
+		idx = b->partial;
 	}
 	struct heap_slab *sl = &h->slabs[idx];
 	uint32_t w = (uint32_t)__builtin_ctzll(sl->summary);
@@ -607,12 +643,11 @@ int heap_create(const struct heap_options *opt, heap_t **out)
 	h->seg_base = opt->seg_id_base;
 	h->seg_count = opt->seg_id_count;
 	h->run_free = HEAP_NIL;
-	for (uint32_t f = 0; f < TLSF_FL_COUNT; f++)
+	for (uint32_t f = 0; f < TLSF_VFL_COUNT; f++)
 		for (uint32_t s = 0; s < TLSF_SL_COUNT; s++)
 			h->lists[f][s] = HEAP_NIL;
 	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
 		h->bins[i].partial = HEAP_NIL;
-		h->bins[i].spare = HEAP_NIL;
 		h->bins[i].dead = HEAP_NIL;
 	}
 	*out = h;
@@ -643,7 +678,7 @@ int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
 		return -EINVAL;
 	if (slot >= h->segs_cap) {
 		uint32_t old = h->segs_cap;
-		int rc = grow_array(h, (void **)&h->segs, &h->segs_cap, 0, slot + 1,
+		int rc = grow_array(h, (void **)&h->segs, &h->segs_cap, (uint64_t)slot + 1, old,
 		                    sizeof(*h->segs));
 		if (rc < 0)
 			return rc;
@@ -668,7 +703,10 @@ int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
 	h->pm_bytes += (uint64_t)npages * sizeof(uint32_t);
 	run_give(h, slot, 0, npages);
 	h->dirty_pages -= npages; /* a new segment holds no resident pages */
-	h->runs[PM_VAL(s->pm[0])].dirty = 0;
+	uint32_t idx = PM_VAL(s->pm[0]);
+	list_remove(h, idx);
+	h->runs[idx].dirty = 0;
+	list_insert(h, idx);
 	return 0;
 }
 
@@ -680,13 +718,6 @@ int heap_remove_segment(heap_t *h, uint32_t seg_id)
 	struct heap_seg *s = &h->segs[slot];
 	if (s->live != 0)
 		return -EBUSY;
-	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
-		uint32_t sp = h->bins[i].spare;
-		if (sp != HEAP_NIL && h->slabs[sp].seg == slot) {
-			h->bins[i].spare = HEAP_NIL;
-			slab_release(h, sp);
-		}
-	}
 	memd_assert(s->used_pages == 0);
 	uint32_t idx = PM_VAL(s->pm[0]);
 	struct heap_run_node *r = &h->runs[idx];
@@ -817,7 +848,9 @@ uint64_t heap_dirty_runs(heap_t *h, uint64_t min_bytes, heap_run_fn fn, void *ct
 			continue;
 		if (fn(ctx, h->seg_base + r->seg, (uint64_t)r->page * HEAP_PAGE_SIZE, len) != 0)
 			continue;
+		list_remove(h, i);
 		r->dirty = 0;
+		list_insert(h, i); /* now cold */
 		h->dirty_pages -= r->npages;
 		cleaned += len;
 	}

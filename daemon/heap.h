@@ -60,7 +60,7 @@ void heap_destroy(heap_t *h);
 int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size);
 
 /* Forget an empty segment.  0, -ENOENT (unknown id), -EBUSY (it still holds
- * live blocks).  Cached empty slabs in the segment are released first. */
+ * live blocks). */
 int heap_remove_segment(heap_t *h, uint32_t seg_id);
 
 /* Allocate size bytes (16-byte aligned).  0 and *ref set; -EINVAL (size 0

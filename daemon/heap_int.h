@@ -37,8 +37,21 @@ enum pm_kind {
 #define TLSF_SL_COUNT (1u << TLSF_SL_BITS)
 #define TLSF_FL_COUNT 27 /* runs below 2^29 pages */
 
+/* Free runs sit in one of two tiers of TLSF lists, each its own segregated
+ * fit: tier 0 holds warm runs (dirty, i.e. pages that may be resident, and
+ * not the tail of their segment), tier 1 cold ones (returned to the OS, or
+ * the run that ends the segment, which is where never-touched pages are).
+ * A search tries tier 0 first, so resident memory is reused before fresh
+ * memory is touched.  List (tier, fl, sl) is lists[TLSF_VFL(tier, fl)][sl]
+ * and bit TLSF_VFL(tier, fl) of fl_bitmap says one of its sl lists is
+ * non-empty. */
+#define TLSF_TIERS      2
+#define TLSF_VFL(t, fl) ((t)*TLSF_FL_COUNT + (fl))
+#define TLSF_VFL_COUNT  (TLSF_TIERS * TLSF_FL_COUNT)
+
 #define HEAP_CLASS_COUNT 72
 #define SLAB_MAX_SLOTS   4096 /* 64 bitmap words under one summary word */
+#define SLAB_MIN_BYTES   8192 /* a slab of fewer than 8 slots still holds this */
 
 /* A size class: fixed facts computed once. */
 struct heap_class {
@@ -52,10 +65,8 @@ struct heap_class {
 /* Per-class mutable state. */
 struct heap_bin {
 	uint32_t partial; /* first slab with free slots (and >= 1 live) */
-	uint32_t spare;   /* one empty slab kept to avoid thrash, or NIL */
 	uint32_t dead;    /* recycled slab structs of this class (bitmap kept) */
-	uint32_t pad;     /* unused */
-	uint64_t slabs;   /* live slabs (partial, full and spare) */
+	uint64_t slabs;   /* live slabs (partial and full) */
 	uint64_t used;    /* live slots */
 };
 
@@ -79,7 +90,8 @@ struct heap_run_node {
 	uint32_t npages; /* pages; 0 when the node is unused */
 	uint32_t next;   /* TLSF list (or node free list) link */
 	uint32_t prev;   /* TLSF list back link */
-	uint32_t dirty;  /* 1: may hold resident pages; 0: returned to OS */
+	uint16_t dirty;  /* 1: may hold resident pages; 0: returned to OS */
+	uint16_t tier;   /* TLSF tier it is listed in (see TLSF_TIERS) */
 };
 
 /* A registered segment. */
@@ -113,9 +125,9 @@ struct heap {
 	uint32_t run_cap;           /* capacity */
 	uint32_t run_free;          /* unused node list */
 
-	uint32_t fl_bitmap;                           /* bit f: some sl list non-empty */
-	uint8_t sl_bitmap[TLSF_FL_COUNT];             /* bit s: list (f, s) non-empty */
-	uint32_t lists[TLSF_FL_COUNT][TLSF_SL_COUNT]; /* free run list heads */
+	uint64_t fl_bitmap;                            /* bit v: some sl list non-empty */
+	uint8_t sl_bitmap[TLSF_VFL_COUNT];             /* bit s: list (v, s) non-empty */
+	uint32_t lists[TLSF_VFL_COUNT][TLSF_SL_COUNT]; /* free run list heads */
 
 	struct heap_bin bins[HEAP_CLASS_COUNT]; /* per-class state */
 
@@ -154,6 +166,13 @@ static inline void tlsf_mapping(uint32_t n, uint32_t *fl, uint32_t *sl)
 	uint32_t k = 31u - (uint32_t)__builtin_clz(n);
 	*fl = k - TLSF_SL_BITS + 1;
 	*sl = (n >> (k - TLSF_SL_BITS)) - TLSF_SL_COUNT;
+}
+
+/* The tier a free run belongs in: warm (0) when it may hold resident pages
+ * and does not end its segment, else cold (1). */
+static inline uint32_t tlsf_tier(const struct heap *h, const struct heap_run_node *r)
+{
+	return !r->dirty || r->page + r->npages == h->segs[r->seg].npages;
 }
 
 /* Number of pages in the slab or large run whose head entry is e. */

@@ -31,17 +31,22 @@ uint32_t heap_run_pages(const struct heap *h, const struct heap_seg *s, uint32_t
 	}
 }
 
-/* Bytes in the largest free run: the last non-empty TLSF list holds it. */
+/* Bytes in the largest free run: the last non-empty TLSF list of each
+ * tier holds it. */
 static uint64_t largest_free_run(const struct heap *h)
 {
-	if (h->fl_bitmap == 0)
-		return 0;
-	uint32_t fl = 31u - (uint32_t)__builtin_clz(h->fl_bitmap);
-	uint32_t sl = 31u - (uint32_t)__builtin_clz(h->sl_bitmap[fl]);
 	uint32_t best = 0;
-	for (uint32_t i = h->lists[fl][sl]; i != HEAP_NIL; i = h->runs[i].next)
-		if (h->runs[i].npages > best)
-			best = h->runs[i].npages;
+	for (uint32_t t = 0; t < TLSF_TIERS; t++) {
+		uint64_t map = h->fl_bitmap & ((UINT64_C(1) << TLSF_VFL(t + 1, 0)) -
+		                               (UINT64_C(1) << TLSF_VFL(t, 0)));
+		if (map == 0)
+			continue;
+		uint32_t v = 63u - (uint32_t)__builtin_clzll(map);
+		uint32_t sl = 31u - (uint32_t)__builtin_clz(h->sl_bitmap[v]);
+		for (uint32_t i = h->lists[v][sl]; i != HEAP_NIL; i = h->runs[i].next)
+			if (h->runs[i].npages > best)
+				best = h->runs[i].npages;
+	}
 	return (uint64_t)best * HEAP_PAGE_SIZE;
 }
 
@@ -272,10 +277,14 @@ static int check_free_run(const struct heap *h, uint32_t seg, uint32_t page, uin
 		return fail(err, errlen, "seg %u page %u: two free runs not coalesced", seg, page);
 	uint32_t fl, sl, i;
 	tlsf_mapping(r->npages, &fl, &sl);
-	for (i = h->lists[fl][sl]; i != HEAP_NIL && i != idx; i = h->runs[i].next)
+	if (r->tier != tlsf_tier(h, r))
+		return fail(err, errlen, "free run %u in the wrong tier", idx);
+	for (i = h->lists[TLSF_VFL(r->tier, fl)][sl]; i != HEAP_NIL && i != idx;
+	     i = h->runs[i].next)
 		;
 	if (i != idx)
-		return fail(err, errlen, "free run %u not on its list (%u,%u)", idx, fl, sl);
+		return fail(err, errlen, "free run %u not on its list (%u,%u,%u)", idx, r->tier, fl,
+		            sl);
 	t->free_pages += r->npages;
 	t->free_runs++;
 	if (r->dirty)
@@ -334,25 +343,29 @@ static int check_segment(const struct heap *h, uint32_t seg, struct tally *t, ch
 static int check_lists(const struct heap *h, uint64_t *listed, char *err, size_t errlen)
 {
 	*listed = 0;
-	for (uint32_t fl = 0; fl < TLSF_FL_COUNT; fl++) {
-		if (((h->fl_bitmap >> fl) & 1) != (h->sl_bitmap[fl] != 0))
-			return fail(err, errlen, "first-level bit %u wrong", fl);
+	if (h->fl_bitmap >> TLSF_VFL_COUNT)
+		return fail(err, errlen, "first-level bits past the last list");
+	for (uint32_t v = 0; v < TLSF_VFL_COUNT; v++) {
+		uint32_t tier = v / TLSF_FL_COUNT, fl = v % TLSF_FL_COUNT;
+		if (((h->fl_bitmap >> v) & 1) != (h->sl_bitmap[v] != 0))
+			return fail(err, errlen, "first-level bit (%u,%u) wrong", tier, fl);
 		for (uint32_t sl = 0; sl < TLSF_SL_COUNT; sl++) {
-			uint32_t head = h->lists[fl][sl];
-			if (((h->sl_bitmap[fl] >> sl) & 1) != (head != HEAP_NIL))
-				return fail(err, errlen, "second-level bit (%u,%u) wrong", fl, sl);
+			uint32_t head = h->lists[v][sl];
+			if (((h->sl_bitmap[v] >> sl) & 1) != (head != HEAP_NIL))
+				return fail(err, errlen, "second-level bit (%u,%u,%u) wrong", tier,
+				            fl, sl);
 			uint32_t prev = HEAP_NIL;
 			for (uint32_t i = head; i != HEAP_NIL; prev = i, i = h->runs[i].next) {
 				uint32_t f, s;
 				if (i >= h->run_len || h->runs[i].prev != prev)
-					return fail(err, errlen, "list (%u,%u) broken at %u", fl,
-					            sl, i);
+					return fail(err, errlen, "list (%u,%u,%u) broken at %u",
+					            tier, fl, sl, i);
 				tlsf_mapping(h->runs[i].npages, &f, &s);
-				if (f != fl || s != sl)
+				if (f != fl || s != sl || h->runs[i].tier != tier)
 					return fail(err, errlen, "run %u on wrong list", i);
 				if (++*listed > h->run_len)
-					return fail(err, errlen, "list (%u,%u) has a cycle", fl,
-					            sl);
+					return fail(err, errlen, "list (%u,%u,%u) has a cycle",
+					            tier, fl, sl);
 			}
 		}
 	}
@@ -374,8 +387,6 @@ static int check_bin(const struct heap *h, uint32_t cls, char *err, size_t errle
 		if (++n > h->slab_len)
 			return fail(err, errlen, "class %u: partial list has a cycle", cls);
 	}
-	if (b->spare != HEAP_NIL && (h->slabs[b->spare].used != 0 || h->slabs[b->spare].cls != cls))
-		return fail(err, errlen, "class %u: spare slab not empty", cls);
 	return 0;
 }
 
