@@ -58,58 +58,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct heap_class class_table[HEAP_CLASS_COUNT];
-static int class_table_ready;
-
-/* Pages of a slab of slot size sz.  A slab holds at least 8 slots, or at
- * least SLAB_MIN_BYTES when 8 slots would be more: a slot that was used
- * stays resident after it is freed, and a slab with one survivor keeps all
- * of its pages, so large slots come in small slabs.  From that minimum up to
- * twice it, the page count that wastes the smallest fraction on the tail. */
-static uint32_t slab_pages_for(uint32_t sz)
-{
-	uint32_t min_slots = (SLAB_MIN_BYTES + sz - 1) / sz;
-	if (min_slots > 8)
-		min_slots = 8;
-	uint32_t lo = (min_slots * sz + HEAP_PAGE_SIZE - 1) / HEAP_PAGE_SIZE;
-	uint32_t best = lo;
-	double best_waste = 1.0;
-	for (uint32_t p = lo; p <= 2 * lo; p++) {
-		uint32_t bytes = p * HEAP_PAGE_SIZE;
-		double waste = (double)(bytes % sz) / bytes;
-		if (waste < best_waste - 1e-9) {
-			best_waste = waste;
-			best = p;
-		}
-	}
-	return best;
-}
-
-static void class_table_init(void)
-{
-	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
-		struct heap_class *c = &class_table[i];
-		if (i < 16) {
-			c->size = 16 * (i + 1);
-		} else {
-			uint32_t k = (i - 16) / 8, j = (i - 16) % 8;
-			uint32_t base = 256u << k;
-			c->size = base + (base / 8) * (j + 1);
-		}
-		c->pages = slab_pages_for(c->size);
-		c->slots = c->pages * HEAP_PAGE_SIZE / c->size;
-		memd_assert(c->slots <= SLAB_MAX_SLOTS);
-		c->nwords = (c->slots + 63) / 64;
-		c->magic = ((UINT64_C(1) << 40) + c->size - 1) / c->size;
-	}
-	memd_assert(class_table[HEAP_CLASS_COUNT - 1].size == HEAP_SMALL_MAX);
-	class_table_ready = 1;
-}
+/* The size classes: 16-byte steps to 256 bytes, then 8 classes per
+ * doubling up to HEAP_SMALL_MAX, so rounding wastes at most 12.5%.  Each
+ * slab holds at least 8 slots, or at least SLAB_MIN_BYTES when 8 slots would
+ * be more (a used slot stays resident after it is freed, and one survivor
+ * keeps a whole slab, so large slots come in small slabs); from that minimum
+ * up to twice it, the page count that wastes the smallest fraction on the
+ * tail.  magic = ceil(2^40 / size) turns a division by the size into a
+ * multiplication.  The table is a constant so that it is no state at all;
+ * tests/unit/test_heap.c recomputes every row from the rule above.
+ * Columns: size, pages, slots, bitmap words, magic. */
+static const struct heap_class class_table[HEAP_CLASS_COUNT] = {
+        {16, 1, 256, 4, UINT64_C(68719476736)}, {32, 1, 128, 2, UINT64_C(34359738368)},
+        {48, 1, 85, 2, UINT64_C(22906492246)},  {64, 1, 64, 1, UINT64_C(17179869184)},
+        {80, 1, 51, 1, UINT64_C(13743895348)},  {96, 2, 85, 2, UINT64_C(11453246123)},
+        {112, 2, 73, 2, UINT64_C(9817068106)},  {128, 1, 32, 1, UINT64_C(8589934592)},
+        {144, 1, 28, 1, UINT64_C(7635497416)},  {160, 2, 51, 1, UINT64_C(6871947674)},
+        {176, 1, 23, 1, UINT64_C(6247225158)},  {192, 1, 21, 1, UINT64_C(5726623062)},
+        {208, 2, 39, 1, UINT64_C(5286113596)},  {224, 1, 18, 1, UINT64_C(4908534053)},
+        {240, 1, 17, 1, UINT64_C(4581298450)},  {256, 1, 16, 1, UINT64_C(4294967296)},
+        {288, 1, 14, 1, UINT64_C(3817748708)},  {320, 2, 25, 1, UINT64_C(3435973837)},
+        {352, 2, 23, 1, UINT64_C(3123612579)},  {384, 2, 21, 1, UINT64_C(2863311531)},
+        {416, 2, 19, 1, UINT64_C(2643056798)},  {448, 1, 9, 1, UINT64_C(2454267027)},
+        {480, 2, 17, 1, UINT64_C(2290649225)},  {512, 1, 8, 1, UINT64_C(2147483648)},
+        {576, 2, 14, 1, UINT64_C(1908874354)},  {640, 3, 19, 1, UINT64_C(1717986919)},
+        {704, 4, 23, 1, UINT64_C(1561806290)},  {768, 3, 16, 1, UINT64_C(1431655766)},
+        {832, 4, 19, 1, UINT64_C(1321528399)},  {896, 2, 9, 1, UINT64_C(1227133514)},
+        {960, 4, 17, 1, UINT64_C(1145324613)},  {1024, 2, 8, 1, UINT64_C(1073741824)},
+        {1152, 4, 14, 1, UINT64_C(954437177)},  {1280, 5, 16, 1, UINT64_C(858993460)},
+        {1408, 6, 17, 1, UINT64_C(780903145)},  {1536, 3, 8, 1, UINT64_C(715827883)},
+        {1664, 5, 12, 1, UINT64_C(660764200)},  {1792, 4, 9, 1, UINT64_C(613566757)},
+        {1920, 3, 6, 1, UINT64_C(572662307)},   {2048, 2, 4, 1, UINT64_C(536870912)},
+        {2304, 4, 7, 1, UINT64_C(477218589)},   {2560, 5, 8, 1, UINT64_C(429496730)},
+        {2816, 5, 7, 1, UINT64_C(390451573)},   {3072, 3, 4, 1, UINT64_C(357913942)},
+        {3328, 5, 6, 1, UINT64_C(330382100)},   {3584, 3, 3, 1, UINT64_C(306783379)},
+        {3840, 3, 3, 1, UINT64_C(286331154)},   {4096, 2, 2, 1, UINT64_C(268435456)},
+        {4608, 6, 5, 1, UINT64_C(238609295)},   {5120, 5, 4, 1, UINT64_C(214748365)},
+        {5632, 3, 2, 1, UINT64_C(195225787)},   {6144, 3, 2, 1, UINT64_C(178956971)},
+        {6656, 5, 3, 1, UINT64_C(165191050)},   {7168, 7, 4, 1, UINT64_C(153391690)},
+        {7680, 4, 2, 1, UINT64_C(143165577)},   {8192, 2, 1, 1, UINT64_C(134217728)},
+        {9216, 5, 2, 1, UINT64_C(119304648)},   {10240, 5, 2, 1, UINT64_C(107374183)},
+        {11264, 3, 1, 1, UINT64_C(97612894)},   {12288, 3, 1, 1, UINT64_C(89478486)},
+        {13312, 7, 2, 1, UINT64_C(82595525)},   {14336, 7, 2, 1, UINT64_C(76695845)},
+        {15360, 4, 1, 1, UINT64_C(71582789)},   {16384, 4, 1, 1, UINT64_C(67108864)},
+        {18432, 9, 2, 1, UINT64_C(59652324)},   {20480, 5, 1, 1, UINT64_C(53687092)},
+        {22528, 11, 2, 1, UINT64_C(48806447)},  {24576, 6, 1, 1, UINT64_C(44739243)},
+        {26624, 13, 2, 1, UINT64_C(41297763)},  {28672, 7, 1, 1, UINT64_C(38347923)},
+        {30720, 15, 2, 1, UINT64_C(35791395)},  {32768, 8, 1, 1, UINT64_C(33554432)},
+};
 
 const struct heap_class *heap_classes(void)
 {
-	if (!class_table_ready)
-		class_table_init();
 	return class_table;
 }
 
@@ -632,7 +631,6 @@ int heap_create(const struct heap_options *opt, heap_t **out)
 	if (opt == NULL || out == NULL || opt->seg_id_base == 0 || opt->seg_id_count == 0 ||
 	    (uint64_t)opt->seg_id_base + opt->seg_id_count - 1 > MEMD_SEG_ID_MAX)
 		return -EINVAL;
-	heap_classes();
 	struct heap tmp = {.realloc = opt->realloc, .realloc_ctx = opt->realloc_ctx};
 	struct heap *h = meta_realloc(&tmp, NULL, sizeof(*h));
 	if (h == NULL)

@@ -471,6 +471,47 @@ Test(heap, stats_track_live_bytes_and_classes)
 	heap_destroy(h);
 }
 
+/* The class table in heap.c is a constant; recompute every row from the
+ * documented rule and compare. */
+static uint32_t rule_slab_pages(uint32_t sz)
+{
+	uint32_t min_slots = (SLAB_MIN_BYTES + sz - 1) / sz;
+	if (min_slots > 8)
+		min_slots = 8;
+	uint32_t lo = (min_slots * sz + PAGE - 1) / PAGE, best = lo;
+	double best_waste = 1.0;
+	for (uint32_t p = lo; p <= 2 * lo; p++) {
+		double waste = (double)((p * PAGE) % sz) / (p * PAGE);
+		if (waste < best_waste - 1e-9) {
+			best_waste = waste;
+			best = p;
+		}
+	}
+	return best;
+}
+
+Test(heap, class_table_follows_its_rule)
+{
+	const struct heap_class *t = heap_classes();
+	for (uint32_t i = 0; i < HEAP_CLASS_COUNT; i++) {
+		uint32_t size = i < 16 ? 16 * (i + 1)
+		                       : (256u << ((i - 16) / 8)) + ((256u << ((i - 16) / 8)) / 8) *
+		                                                            ((i - 16) % 8 + 1);
+		cr_expect_eq(t[i].size, size, "class %u", i);
+		cr_expect_eq(t[i].pages, rule_slab_pages(size), "class %u", i);
+		cr_expect_eq(t[i].slots, t[i].pages * PAGE / size, "class %u", i);
+		cr_expect_leq(t[i].slots, SLAB_MAX_SLOTS);
+		cr_expect_eq(t[i].nwords, (t[i].slots + 63) / 64, "class %u", i);
+		cr_expect_eq(t[i].magic, ((UINT64_C(1) << 40) + size - 1) / size, "class %u", i);
+		/* The multiply-shift division is exact for every offset in a slab. */
+		for (uint64_t rel = 0; rel < (uint64_t)t[i].pages * PAGE; rel += 16)
+			if (((rel * t[i].magic) >> 40) != rel / size)
+				cr_assert_fail("class %u: magic wrong at %lu", i,
+				               (unsigned long)rel);
+	}
+	cr_expect_eq(t[HEAP_CLASS_COUNT - 1].size, HEAP_SMALL_MAX);
+}
+
 Test(heap, class_sizes_grow_by_at_most_an_eighth)
 {
 	struct heap_class_stats prev = {0}, cs;
