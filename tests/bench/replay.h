@@ -22,9 +22,13 @@ struct replay_result {
 	uint64_t elapsed_ns;         /* wall time of the event loop */
 	uint64_t baseline_rss;       /* VmRSS (bytes) just before the loop */
 	uint64_t hwm;                /* VmHWM (bytes) just after it */
-	uint64_t reserved_bytes;     /* core: bytes of registered segments; else 0 */
+	uint64_t reserved_bytes;     /* core: bytes of registered segments; client:
+	                              * bytes of memd's segments after the loop (0:
+	                              * unknown, a memd given by --socket); else 0 */
 	uint64_t segments;           /* core: segments created; else 0 */
 	uint64_t page_faults;        /* minor + major faults during the loop */
+	uint64_t round_trips;        /* client: requests written during the loop */
+	int64_t daemon_growth;       /* client: memd's peak RSS growth, bytes; < 0 unknown */
 	double meta_bytes_per_block; /* < 0: unknown (printed as null) */
 	char err[240];               /* message when status != 0 */
 };
@@ -35,6 +39,15 @@ int replay_malloc(const struct trace *t, struct replay_result *r);
 /* Replay t through the heap core over real POSIX shm segments.  Fills *r;
  * returns r->status. */
 int replay_core(const struct trace *t, struct replay_result *r);
+
+struct memd_proc;
+
+/* Replay t through libmemclient against the memd listening on socket;
+ * daemon is that memd when memd-bench started it (its pid and shm prefix
+ * give the daemon-side figures), NULL for one given by --socket.  Fills
+ * *r; returns r->status. */
+int replay_client(const struct trace *t, const char *socket, const struct memd_proc *daemon,
+                  struct replay_result *r);
 
 /* Write one byte at offset 0, at every multiple of 4096 and at the last
  * byte of the size-byte block at p (size >= 1), so every page of the block
