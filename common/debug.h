@@ -26,13 +26,14 @@
 #if MEMD_DEBUG >= 1
 #define memd_assert(e) ((e) ? (void)0 : memd_assert_fail(#e, __FILE__, __LINE__))
 #else
-#define memd_assert(e) ((void)0)
+/* Not evaluated, but the operands still count as used. */
+#define memd_assert(e) ((void)sizeof(!(e)))
 #endif
 
 #if MEMD_DEBUG >= 2
 #define memd_assert_expensive(e) memd_assert(e)
 #else
-#define memd_assert_expensive(e) ((void)0)
+#define memd_assert_expensive(e) ((void)sizeof(!(e)))
 #endif
 
 #define memd_likely(x)   __builtin_expect(!!(x), 1)
