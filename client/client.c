@@ -7,7 +7,10 @@
  * c->lock while it writes the request frame and reads the matching reply,
  * so a client may be shared by many threads; requests carry increasing ids
  * and a reply whose id, opcode or body does not match (proto_rep_validate)
- * is a protocol error.  The pool name -> pool id cache lives here too.
+ * is a protocol error.  The pool name -> pool id cache lives here too, and
+ * the sharing calls (share, retain, publish, lookup, unpublish), which are
+ * one round trip each: names are checked here (1..MEMD_NAME_MAX printable
+ * bytes) before they are sent, and again by the daemon.
  *
  * Invariants:
  *  - At most one request is in flight per client (the lock is held from
@@ -57,7 +60,7 @@ static int client_break(memc_client *c, int err)
 /* Write one request frame.  0, or the sticky error. */
 static int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len)
 {
-	unsigned char frame[MEMD_HDR_SIZE + 128];
+	unsigned char frame[MEMD_HDR_SIZE + 512];
 	struct memd_hdr h;
 	int err;
 
@@ -369,6 +372,86 @@ int memc_size(memc_client *c, memc_ref ref, size_t *out)
 	return 0;
 }
 
+int memc_share(memc_client *c, memc_ref ref)
+{
+	struct memd_ref_req req = {.ref = ref};
+
+	if (c == NULL || ref == 0)
+		return -EINVAL;
+	return client_call(c, 0, MEMD_OP_SHARE, &req, sizeof(req), NULL, 0, NULL, NULL);
+}
+
+int memc_retain(memc_client *c, memc_ref ref)
+{
+	struct memd_ref_req req = {.ref = ref};
+
+	if (c == NULL || ref == 0)
+		return -EINVAL;
+	return client_call(c, 0, MEMD_OP_RETAIN, &req, sizeof(req), NULL, 0, NULL, NULL);
+}
+
+/* Copy a published name into its wire field (len bytes, zeros after).
+ * 0, or -EINVAL (NULL, empty, longer than MEMD_NAME_MAX, or a byte that is
+ * not printable ASCII). */
+static int client_name(const char *name, char field[MEMD_NAME_MAX + 1], uint32_t *len)
+{
+	size_t n;
+
+	if (name == NULL)
+		return -EINVAL;
+	n = strnlen(name, MEMD_NAME_MAX + 1);
+	if (n == 0 || n > MEMD_NAME_MAX)
+		return -EINVAL;
+	memset(field, 0, MEMD_NAME_MAX + 1);
+	memcpy(field, name, n);
+	*len = (uint32_t)n;
+	return proto_name_valid(field, *len) ? 0 : -EINVAL;
+}
+
+int memc_publish(memc_client *c, const char *name, memc_ref ref)
+{
+	struct memd_publish_req req = {.ref = ref};
+	int err;
+
+	if (c == NULL || ref == 0)
+		return -EINVAL;
+	err = client_name(name, req.name, &req.len);
+	if (err < 0)
+		return err;
+	return client_call(c, 0, MEMD_OP_PUBLISH, &req, sizeof(req), NULL, 0, NULL, NULL);
+}
+
+int memc_lookup(memc_client *c, const char *name, memc_ref *out)
+{
+	struct memd_name_req req = {.pad = 0};
+	struct memd_lookup_rep rep;
+	int err;
+
+	if (c == NULL || out == NULL)
+		return -EINVAL;
+	err = client_name(name, req.name, &req.len);
+	if (err < 0)
+		return err;
+	err = client_call(c, 0, MEMD_OP_LOOKUP, &req, sizeof(req), &rep, sizeof(rep), NULL, NULL);
+	if (err < 0)
+		return err;
+	*out = rep.ref;
+	return 0;
+}
+
+int memc_unpublish(memc_client *c, const char *name)
+{
+	struct memd_name_req req = {.pad = 0};
+	int err;
+
+	if (c == NULL)
+		return -EINVAL;
+	err = client_name(name, req.name, &req.len);
+	if (err < 0)
+		return err;
+	return client_call(c, 0, MEMD_OP_UNPUBLISH, &req, sizeof(req), NULL, 0, NULL, NULL);
+}
+
 const char *memc_strerror(int err)
 {
 	switch (err) {
@@ -381,9 +464,18 @@ const char *memc_strerror(int err)
 	case -EINVAL:
 		return "invalid argument, or not a live block";
 	case -EPERM:
-		return "operation not permitted on this block";
+		return "operation not permitted on this block (private, or not held by this "
+		       "client)";
+	case -EDQUOT:
+		return "quota exceeded: this client or its user holds too many bytes in the pool";
+	case -EUSERS:
+		return "too many clients: memd's max_clients is reached";
+	case -ENOSPC:
+		return "too many names: memd's max_names is reached";
+	case -EOVERFLOW:
+		return "too many holds on one block";
 	case -ENOENT:
-		return "no such pool, name or daemon socket";
+		return "no such pool, published name or daemon socket";
 	case -EEXIST:
 		return "name already published";
 	case -EPIPE:

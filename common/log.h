@@ -1,8 +1,14 @@
 /*
  * log.h - a tiny leveled logger writing one line per message to stderr.
  *
- * Line format: "2026-11-26T05:41:05.123Z memd[1234] warn: message\n" (UTC
- * timestamp with milliseconds, ident, pid, level).  Each line is written
+ * Two line formats:
+ *  - plain (the default): "2026-11-26T05:41:05.123Z memd[1234] warn: message\n"
+ *    (UTC timestamp with milliseconds, ident, pid, level);
+ *  - journal: "<4>message\n", the sd-daemon.h priority prefix (<3> error,
+ *    <4> warning, <6> info, <7> debug) and nothing else: when stderr is
+ *    connected to systemd's journal, the journal stamps time, ident and
+ *    pid itself and reads the priority from the prefix.
+ * log_detect_journal() picks the format from $JOURNAL_STREAM.  Each line is written
  * with a single write(2), so lines from several threads never interleave.
  * Messages longer than LOG_LINE_MAX bytes are truncated.
  *
@@ -41,6 +47,24 @@ int log_level_parse(const char *name);
 
 /* The lower-case name of level ("info"), or "?" for an invalid value. */
 const char *log_level_name(enum log_level level);
+
+/* Line formats (see the top of this file). */
+enum log_format {
+	LOG_FORMAT_PLAIN = 0,   /* timestamp ident[pid] level: message */
+	LOG_FORMAT_JOURNAL = 1, /* <N>message, for systemd's journal */
+};
+
+/* Use format from now on (any thread; an atomic). */
+void log_set_format(enum log_format format);
+
+/* The current format. */
+enum log_format log_get_format(void);
+
+/* Choose the format the way sd-daemon(3) recommends: journal when
+ * $JOURNAL_STREAM is set and names ("<dev>:<inode>") the very file stderr
+ * is open on (so a child whose stderr was redirected elsewhere keeps
+ * timestamps), plain otherwise.  Returns the format chosen. */
+enum log_format log_detect_journal(void);
 
 /* Set the ident printed on each line (copied, at most 31 bytes kept).
  * NULL restores "memd".  Call before threads start logging. */

@@ -51,9 +51,14 @@ enum memd_op {
 	MEMD_OP_FREE_BATCH = 6,  /* free_batch_req + refs -> free_batch_rep + results */
 	MEMD_OP_SIZE = 7,        /* ref_req -> size_rep */
 	MEMD_OP_MAP = 8,         /* map_req -> map_rep + SCM_RIGHTS fd */
-	/* 9..15 reserved for sharing and names (share, retain, publish,
-	 * lookup, unpublish); 32.. for stats. */
-	MEMD_OP_MAX_ = 9
+	/* Sharing and names (9..15; 14 and 15 still free): */
+	MEMD_OP_SHARE = 9,      /* ref_req -> empty: make a held block shared */
+	MEMD_OP_RETAIN = 10,    /* ref_req -> empty: one more hold on a shared block */
+	MEMD_OP_PUBLISH = 11,   /* publish_req -> empty: bind a name to a block */
+	MEMD_OP_LOOKUP = 12,    /* name_req -> lookup_rep: a hold and the ref */
+	MEMD_OP_UNPUBLISH = 13, /* name_req -> empty: drop a name's hold */
+	/* 32.. for stats. */
+	MEMD_OP_MAX_ = 14
 };
 
 /* Frame header.  len counts the header and the body. */
@@ -186,6 +191,53 @@ struct memd_map_rep {
 };
 _Static_assert(sizeof(struct memd_map_rep) == 16, "map_rep size");
 
+/* ---- Sharing and names (issue 4) ----
+ *
+ * SHARE and RETAIN carry a struct memd_ref_req.  Errors: -EINVAL (not a
+ * live block), -EPERM (SHARE: the session holds no hold on it; RETAIN: the
+ * block is private), -EACCES (RETAIN: no access to its pool), -EDQUOT
+ * (RETAIN: over a quota).
+ *
+ * Names travel in a fixed 256-byte field with an explicit length: len
+ * (1..MEMD_NAME_MAX) bytes, each printable ASCII (0x20..0x7e), then zero
+ * bytes up to the end of the field.  Anything else is -EINVAL. */
+
+#define MEMD_NAME_MAX 255 /* bytes of a published name */
+
+/* LOOKUP and UNPUBLISH request. */
+struct memd_name_req {
+	uint32_t len;                 /* bytes of name, 1..MEMD_NAME_MAX */
+	uint32_t pad;                 /* 0 */
+	char name[MEMD_NAME_MAX + 1]; /* len printable bytes, then zeros */
+};
+_Static_assert(sizeof(struct memd_name_req) == 264, "name_req size");
+
+/* PUBLISH request.  Errors: -EINVAL (not a live block), -EPERM (the
+ * session holds no hold on it), -EACCES (no write access to its pool),
+ * -EEXIST (name taken), -ENOSPC (max_names reached). */
+struct memd_publish_req {
+	uint64_t ref;                 /* the block, non-zero */
+	uint32_t len;                 /* bytes of name, 1..MEMD_NAME_MAX */
+	uint32_t pad;                 /* 0 */
+	char name[MEMD_NAME_MAX + 1]; /* len printable bytes, then zeros */
+};
+_Static_assert(sizeof(struct memd_publish_req) == 272, "publish_req size");
+
+/* LOOKUP reply.  Errors: -ENOENT (no such name), -EACCES (no access to the
+ * block's pool), -EDQUOT (over a quota). */
+struct memd_lookup_rep {
+	uint64_t ref;  /* the named block; the caller now holds it once more */
+	uint64_t size; /* its usable size */
+};
+_Static_assert(sizeof(struct memd_lookup_rep) == 16, "lookup_rep size");
+
+/* UNPUBLISH: errors -ENOENT (no such name), -EACCES (no write access to the
+ * block's pool). */
+
+/* Is name[0..cap) a valid wire name of len bytes (1..MEMD_NAME_MAX
+ * printable bytes, zeros after)?  Pure; cap must be MEMD_NAME_MAX + 1. */
+int proto_name_valid(const char *name, uint32_t len);
+
 /* Fill a header.  body_len is the body's length in bytes. */
 void proto_hdr_init(struct memd_hdr *h, uint16_t op, uint32_t id, int32_t status, size_t body_len);
 
@@ -208,5 +260,263 @@ int proto_rep_validate(uint16_t req_op, const struct memd_hdr *h, const void *bo
 /* Human name of an opcode ("ALLOC"; the reply bit is ignored), or "?" for
  * an unknown one. */
 const char *proto_op_name(uint16_t op);
+
+/* ---- STATS: the operator's view (memctl) --------------------------------
+ *
+ * Opcodes 32 and up read the daemon's state; one (TRIM) changes it.  Every
+ * stats request has the same body, struct memd_stats_req; fields an opcode
+ * does not use must be 0.  Reading is open to every session that said
+ * HELLO; TRIM needs the daemon's uid, root, or the [memd] admin list
+ * (-EPERM otherwise).
+ *
+ * Lists are paged so that every reply fits one frame and every request
+ * still gets exactly one reply: a list reply starts with struct
+ * memd_stats_page, then count records of rec_size bytes each.  Records
+ * come in ascending key order starting at the request's cursor (0: from
+ * the start); next is the key to send as the cursor of the following
+ * request, 0 when the list is complete.  Keys: pools by pool id, clients
+ * by session id, blocks by reference, map runs by memd_ref_make(segment,
+ * offset), names by position + 1.  A list that changes between pages may
+ * show an entry twice or miss one that moved; each page is consistent.
+ * rec_size may grow in later versions (fields are only appended): readers
+ * use the first sizeof(record) bytes of each record.
+ *
+ * Sizes are bytes; times are CLOCK_REALTIME nanoseconds; ratios are parts
+ * per million.
+ */
+enum memd_stats_op {
+	MEMD_OP_STATS_STATUS = 32,  /* stats_req -> stats_status */
+	MEMD_OP_STATS_POOLS = 33,   /* stats_req{cursor} -> page of stats_pool */
+	MEMD_OP_STATS_POOL = 34,    /* stats_req{pool_id} -> stats_pool_detail + classes + text */
+	MEMD_OP_STATS_CLIENTS = 35, /* stats_req{cursor} -> page of stats_client */
+	MEMD_OP_STATS_BLOCKS = 36,  /* stats_req{cursor, pool_id?, pid?} -> page of stats_block */
+	MEMD_OP_STATS_NAMES = 37,   /* stats_req{cursor} -> page of stats_name */
+	MEMD_OP_STATS_MAP = 38,     /* stats_req{cursor, pool_id} -> page of stats_run */
+	MEMD_OP_STATS_CHECK = 39,   /* stats_req{pool_id?} -> stats_check + text */
+	MEMD_OP_STATS_TRIM = 40,    /* stats_req{pool_id?} -> stats_trim */
+	MEMD_OP_STATS_END_ = 41
+};
+
+#define MEMD_OP_STATS_FIRST MEMD_OP_STATS_STATUS
+_Static_assert((int)MEMD_OP_MAX_ <= (int)MEMD_OP_STATS_FIRST,
+               "core opcodes stay below the stats range");
+/* Size of an opcode-indexed table that covers every opcode, stats too. */
+#define MEMD_OP_TABLE_SIZE MEMD_OP_STATS_END_
+
+/* Every stats request. */
+struct memd_stats_req {
+	uint64_t cursor;  /* lists: first key wanted (0: start); else 0 */
+	uint32_t pool_id; /* POOL, MAP: the pool (required); BLOCKS, CHECK,
+	                     TRIM: only this pool (0: all); else 0 */
+	uint32_t pid;     /* BLOCKS: only blocks a session of this pid holds
+	                     (0: all); else 0 */
+	uint32_t flags;   /* reserved, 0 */
+	uint32_t pad;     /* 0 */
+};
+_Static_assert(sizeof(struct memd_stats_req) == 24, "stats_req size");
+
+#define MEMD_STATS_SOCKET_MAX 108 /* sun_path's size */
+
+/* STATUS reply: the daemon as a whole. */
+struct memd_stats_status {
+	uint32_t version;                   /* MEMD_PROTO_VERSION */
+	uint32_t pid;                       /* daemon's pid */
+	uint32_t uid;                       /* daemon's effective uid */
+	uint32_t flags;                     /* MEMD_STATUS_* */
+	uint64_t start_ns;                  /* when the daemon started */
+	uint64_t now_ns;                    /* when this reply was made */
+	uint32_t pools;                     /* configured pools */
+	uint32_t clients;                   /* connected sessions (the asker included) */
+	uint64_t segments;                  /* live segments over all pools */
+	uint64_t blocks;                    /* live blocks */
+	uint64_t in_use_bytes;              /* usable bytes of live blocks */
+	uint64_t reserved_bytes;            /* bytes of all segments */
+	uint64_t free_bytes;                /* reserved - in use */
+	uint64_t punched_bytes;             /* bytes of segments not backed by memory now */
+	uint64_t punched_total;             /* bytes punched since start */
+	uint64_t resident_bytes;            /* bytes of segments backed by memory now */
+	uint64_t names;                     /* published names */
+	uint64_t shared_blocks;             /* blocks shared (held by count) */
+	char socket[MEMD_STATS_SOCKET_MAX]; /* the socket path, NUL-terminated */
+	uint32_t pad;                       /* 0 */
+};
+_Static_assert(sizeof(struct memd_stats_status) == 232, "stats_status size");
+
+#define MEMD_STATUS_ADMIN   1u /* the asking session may TRIM */
+#define MEMD_STATUS_SHARING 2u /* the daemon tracks sharing and names */
+
+/* Head of every list reply. */
+struct memd_stats_page {
+	uint64_t next;     /* cursor for the next page; 0: the list is complete */
+	uint32_t count;    /* records that follow */
+	uint32_t rec_size; /* bytes of each record (>= the struct's size, multiple of 8) */
+};
+_Static_assert(sizeof(struct memd_stats_page) == 16, "stats_page size");
+
+/* One pool (POOLS records; the head of a POOL reply). */
+struct memd_stats_pool {
+	char name[MEMD_POOL_NAME_MAX]; /* pool name */
+	uint32_t id;                   /* pool id */
+	uint32_t flags;                /* MEMD_POOL_* */
+	uint64_t max_size;             /* configured limit */
+	uint64_t segment_size;         /* configured first segment size */
+	uint64_t trim_threshold;       /* configured punch threshold */
+	uint64_t client_quota;         /* bytes one session may hold; 0: none */
+	uint64_t uid_quota;            /* bytes one uid's sessions may hold; 0: none */
+	uint64_t segments;             /* live segments */
+	uint64_t reserved_bytes;       /* bytes of the live segments */
+	uint64_t in_use_bytes;         /* usable bytes of live blocks */
+	uint64_t used_bytes;           /* pages held by slabs and large blocks */
+	uint64_t free_bytes;           /* reserved - in use */
+	uint64_t free_run_bytes;       /* bytes in free page runs */
+	uint64_t free_runs;            /* number of free page runs */
+	uint64_t largest_free_run;     /* bytes of the largest free run */
+	uint64_t punched_bytes;        /* segment bytes not backed by memory now (holes) */
+	uint64_t punched_total;        /* bytes punched since start */
+	uint64_t resident_bytes;       /* segment bytes backed by memory now (st_blocks) */
+	uint64_t blocks;               /* live blocks */
+	uint64_t shared_blocks;        /* blocks that are shared */
+	uint64_t meta_bytes;           /* the heap's private metadata */
+	uint64_t segments_created;     /* segments ever created */
+	uint64_t segments_released;    /* empty segments given back */
+	uint64_t trims;                /* trim passes */
+	uint64_t enomem;               /* allocations refused for lack of room */
+	uint32_t fragmentation_ppm;    /* 1 - largest free run / free run bytes */
+	uint32_t utilization_ppm;      /* in use / used pages */
+};
+_Static_assert(sizeof(struct memd_stats_pool) == 264, "stats_pool size");
+
+#define MEMD_POOL_OPEN  1u /* no read/write lists: open to every client */
+#define MEMD_POOL_READ  2u /* the asking session may read the pool */
+#define MEMD_POOL_WRITE 4u /* the asking session may write the pool */
+
+/* POOL reply: the pool, its size classes, then text_len bytes of text
+ * (access rules and quotas, lines ending in '\n', NUL-terminated, then
+ * zero padding to a multiple of 8). */
+struct memd_stats_pool_detail {
+	struct memd_stats_pool pool; /* as in POOLS */
+	uint32_t class_count;        /* struct memd_stats_class records that follow */
+	uint32_t text_len;           /* bytes of text after the classes, incl. NUL and padding */
+};
+_Static_assert(sizeof(struct memd_stats_pool_detail) == 272, "stats_pool_detail size");
+
+/* One size class of a pool. */
+struct memd_stats_class {
+	uint32_t size;       /* slot size */
+	uint32_t slab_bytes; /* bytes of one slab */
+	uint64_t slabs;      /* slabs of this class */
+	uint64_t slots;      /* slots in them */
+	uint64_t used;       /* slots holding live blocks */
+};
+_Static_assert(sizeof(struct memd_stats_class) == 32, "stats_class size");
+
+#define MEMD_STATS_COMM_MAX 16 /* /proc/PID/comm, NUL-terminated */
+
+/* One session. */
+struct memd_stats_client {
+	uint64_t session;                /* session id */
+	uint32_t pid;                    /* SO_PEERCRED pid */
+	uint32_t uid;                    /* SO_PEERCRED uid */
+	uint32_t gid;                    /* SO_PEERCRED gid */
+	uint32_t flags;                  /* MEMD_CLIENT_* */
+	uint64_t blocks;                 /* blocks held */
+	uint64_t bytes;                  /* usable bytes of the blocks held */
+	uint64_t cached_blocks;          /* of those, in the client's cache (0: no cache) */
+	uint64_t cached_bytes;           /* bytes of the cached blocks */
+	uint64_t since_ns;               /* connected since (see MEMD_CLIENT_SINCE_APPROX) */
+	char name[MEMD_CLIENT_NAME_MAX]; /* name from HELLO */
+	char comm[MEMD_STATS_COMM_MAX];  /* /proc/PID/comm, "" if unreadable */
+};
+_Static_assert(sizeof(struct memd_stats_client) == 112, "stats_client size");
+
+#define MEMD_CLIENT_SELF         1u /* the session that asked */
+#define MEMD_CLIENT_SINCE_APPROX 2u /* since_ns is a lower bound (process start) */
+
+#define MEMD_STATS_HOLDERS_INLINE 8 /* holder pids carried in a block record */
+
+/* One live block. */
+struct memd_stats_block {
+	uint64_t ref;                             /* the block */
+	uint64_t size;                            /* usable size */
+	uint32_t pool_id;                         /* its pool */
+	uint32_t flags;                           /* MEMD_BLOCK_* */
+	uint32_t holders;                         /* sessions holding it */
+	uint32_t names;                           /* names bound to it */
+	uint32_t pids[MEMD_STATS_HOLDERS_INLINE]; /* first holders' pids */
+};
+_Static_assert(sizeof(struct memd_stats_block) == 64, "stats_block size");
+
+#define MEMD_BLOCK_SHARED 1u /* shared (holds counted), else private */
+
+#define MEMD_STATS_NAME_MAX 256 /* published names, NUL-terminated */
+
+/* One published name. */
+struct memd_stats_name {
+	uint64_t ref;                   /* the block it names */
+	uint64_t size;                  /* the block's usable size */
+	uint32_t pool_id;               /* the block's pool */
+	uint32_t pad;                   /* 0 */
+	char name[MEMD_STATS_NAME_MAX]; /* the name */
+};
+_Static_assert(sizeof(struct memd_stats_name) == 280, "stats_name size");
+
+/* Kinds of map runs (heap_walk's, plus who holds the blocks). */
+enum memd_run_kind {
+	MEMD_RUN_FREE = 0,    /* free pages still backed by memory (reserved) */
+	MEMD_RUN_PUNCHED = 1, /* free pages punched out: returned to the OS */
+	MEMD_RUN_SLAB = 2,    /* small blocks: used of slots, shared of used */
+	MEMD_RUN_LARGE = 3,   /* one large block (shared = 1 if shared) */
+	MEMD_RUN_KIND_MAX_ = 4
+};
+
+/* One run of pages of one segment; a segment's runs tile it. */
+struct memd_stats_run {
+	uint32_t seg_id;    /* segment */
+	uint32_t kind;      /* enum memd_run_kind */
+	uint64_t off;       /* byte offset in the segment */
+	uint64_t len;       /* bytes */
+	uint32_t slot_size; /* slabs: slot size; else 0 */
+	uint32_t slots;     /* slabs: slots; large: 1; free: 0 */
+	uint32_t used;      /* live blocks in the run */
+	uint32_t shared;    /* of those, shared blocks */
+};
+_Static_assert(sizeof(struct memd_stats_run) == 40, "stats_run size");
+
+/* CHECK reply, followed by text_len bytes of text: one line per problem
+ * ("pool NAME: what"), NUL-terminated, zero-padded to a multiple of 8;
+ * text_len is 0 when every pool is consistent. */
+struct memd_stats_check {
+	uint32_t pools;    /* pools checked */
+	uint32_t failed;   /* pools with a problem */
+	uint32_t text_len; /* bytes of text that follow */
+	uint32_t pad;      /* 0 */
+};
+_Static_assert(sizeof(struct memd_stats_check) == 16, "stats_check size");
+
+/* TRIM reply. */
+struct memd_stats_trim {
+	uint64_t punched; /* bytes returned to the OS by this trim */
+	uint32_t pools;   /* pools trimmed */
+	uint32_t pad;     /* 0 */
+};
+_Static_assert(sizeof(struct memd_stats_trim) == 16, "stats_trim size");
+
+/* Is op (reply bit ignored) a stats opcode? */
+static inline int proto_is_stats_op(uint16_t op)
+{
+	uint16_t base = op & (uint16_t)~MEMD_OP_REPLY;
+
+	return base >= MEMD_OP_STATS_FIRST && base < MEMD_OP_STATS_END_;
+}
+
+/* proto_req_validate for a stats opcode: -EINVAL for a body other than
+ * one struct memd_stats_req, a non-zero flags or pad, or a field the
+ * opcode does not use set (POOL and MAP need pool_id). */
+int proto_stats_req_validate(const struct memd_hdr *h, const void *body, size_t body_len);
+
+/* proto_rep_validate's check of a status-0 stats reply body for req_op:
+ * the page head matches the length, rec_size is at least the record's
+ * size and a multiple of 8, texts are NUL-terminated.  0, -EPROTO. */
+int proto_stats_rep_body_check(uint16_t req_op, const void *body, size_t body_len);
 
 #endif /* MEMD_PROTO_H */

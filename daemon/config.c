@@ -27,9 +27,11 @@
  * Defaults and why: the socket is mode 0660 because it is the first access
  * gate: only the daemon's user and group (the memd group of the systemd
  * unit) may even connect; a site that wants every local user in sets 0666
- * explicitly.  Pools default to mode 0666 for that reason: whoever passed
- * the socket gate may use the pool unless the pool narrows it.  The
- * implicit "default" pool reserves 4 MiB at start and may grow to 1 GiB.
+ * explicitly.  Pools default to no access lists for that reason: whoever
+ * passed the socket gate may use the pool unless its read/write lists
+ * narrow it (access.h).  The implicit "default" pool reserves 4 MiB at
+ * start and may grow to 1 GiB.  max_clients defaults to 1024 (a bound on
+ * fds and sessions), max_names to 4096.
  *
  * Ownership: struct memd_config owns socket_path, config_path and the pools
  * array (all malloc'd); config_free() releases them.  Nothing here keeps
@@ -76,6 +78,8 @@ enum opt_kind {
 	KIND_SIZE,      /* bytes with K/M/G: uint64_t */
 	KIND_USER,      /* user name or uid: uid_t */
 	KIND_GROUP,     /* group name or gid: gid_t */
+	KIND_ACCESS,    /* access list (access.h): struct access_list */
+	KIND_COUNT,     /* decimal count 0..UINT32_MAX: uint32_t */
 };
 
 /* One setting. */
@@ -105,11 +109,19 @@ static const struct opt_def opt_table[] = {
          offsetof(struct memd_pool_config, segment_size), NULL, NULL},
         {"trim_threshold", NULL, NULL, SEC_POOL, KIND_SIZE,
          offsetof(struct memd_pool_config, trim_threshold), NULL, NULL},
-        {"mode", NULL, NULL, SEC_POOL, KIND_MODE, offsetof(struct memd_pool_config, mode), NULL,
+        {"read", NULL, NULL, SEC_POOL, KIND_ACCESS, offsetof(struct memd_pool_config, read), NULL,
          NULL},
-        {"owner", NULL, NULL, SEC_POOL, KIND_USER, offsetof(struct memd_pool_config, owner), NULL,
+        {"write", NULL, NULL, SEC_POOL, KIND_ACCESS, offsetof(struct memd_pool_config, write), NULL,
          NULL},
-        {"group", NULL, NULL, SEC_POOL, KIND_GROUP, offsetof(struct memd_pool_config, group), NULL,
+        {"client_quota", NULL, NULL, SEC_POOL, KIND_SIZE,
+         offsetof(struct memd_pool_config, client_quota), NULL, NULL},
+        {"uid_quota", NULL, NULL, SEC_POOL, KIND_SIZE, offsetof(struct memd_pool_config, uid_quota),
+         NULL, NULL},
+        {"max_clients", NULL, NULL, SEC_MEMD, KIND_COUNT, offsetof(struct memd_config, max_clients),
+         NULL, NULL},
+        {"max_names", NULL, NULL, SEC_MEMD, KIND_COUNT, offsetof(struct memd_config, max_names),
+         NULL, NULL},
+        {"admin", NULL, NULL, SEC_MEMD, KIND_ACCESS, offsetof(struct memd_config, admin), NULL,
          NULL},
 };
 
@@ -296,6 +308,26 @@ static int parse_group(const char *s, gid_t *out)
 	return 0;
 }
 
+/* A decimal count 0..UINT32_MAX, blanks around allowed.  0 or -EINVAL. */
+static int parse_count(const char *s, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	while (isblank((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	while (isblank((unsigned char)*end))
+		end++;
+	if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int apply_path(char **field, const char *value, char *why, size_t whylen)
 {
 	char *copy;
@@ -370,6 +402,13 @@ static int opt_apply(const struct opt_def *o, void *base, const char *value, cha
 			return 0;
 		snprintf(why, whylen, "unknown group '%s'", value);
 		return -EINVAL;
+	case KIND_ACCESS:
+		return access_list_parse(value, (struct access_list *)(void *)field, why, whylen);
+	case KIND_COUNT:
+		if (parse_count(value, (uint32_t *)(void *)field) == 0)
+			return 0;
+		snprintf(why, whylen, "invalid count '%s' (0..%u)", value, (unsigned)UINT32_MAX);
+		return -EINVAL;
 	}
 	memd_assert(!"unknown option kind");
 	return -EINVAL;
@@ -378,13 +417,10 @@ static int opt_apply(const struct opt_def *o, void *base, const char *value, cha
 static void pool_defaults(struct memd_pool_config *p, const char *name, unsigned line)
 {
 	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->name, sizeof(p->name), "%.*s", (int)sizeof(p->name) - 1, name); /* validated */
 	p->max_size = CONFIG_DEFAULT_MAX_SIZE;
 	p->segment_size = CONFIG_DEFAULT_SEGMENT_SIZE;
 	p->trim_threshold = CONFIG_DEFAULT_TRIM_THRESHOLD;
-	p->mode = CONFIG_DEFAULT_POOL_MODE;
-	p->owner = geteuid();
-	p->group = getegid();
 	p->line = line;
 }
 
@@ -411,6 +447,8 @@ static int config_defaults(struct memd_config *cfg)
 	cfg->socket_mode = CONFIG_DEFAULT_SOCKET_MODE;
 	snprintf(cfg->shm_prefix, sizeof(cfg->shm_prefix), "%s", CONFIG_DEFAULT_SHM_PREFIX);
 	cfg->log_level = MEMD_LOG_INFO;
+	cfg->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
+	cfg->max_names = CONFIG_DEFAULT_MAX_NAMES;
 	return 0;
 }
 
@@ -714,6 +752,8 @@ void config_usage(const char *argv0, FILE *f)
 	}
 	fprintf(f, "  %-22s %s\n", "-h, --help", "print this help and exit");
 	fprintf(f, "  %-22s %s\n", "-V, --version", "print the version and exit");
+	fprintf(f, "  %-22s %s\n", "--check-config FILE",
+	        "check FILE, print one line, exit 0 (or 64 on error)");
 	fprintf(f, "\nPrecedence: flag > environment > file > default.  Default socket %s.\n",
 	        CONFIG_DEFAULT_SOCKET);
 }
@@ -724,6 +764,7 @@ struct cli {
 	const char *value[OPT_COUNT]; /* flag values by option index, or NULL */
 	bool help;                    /* --help seen */
 	bool version;                 /* --version seen */
+	const char *check;            /* --check-config value, or NULL */
 };
 
 /* Does arg name flag, as "--flag" (value in the next argv: *inline_val
@@ -768,6 +809,14 @@ static int cli_scan(struct cli *cli, int argc, char **argv, char *err, size_t er
 		}
 		if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
 			cli->version = true;
+			continue;
+		}
+		if (flag_match(arg, "--check-config", &val)) {
+			if (val == NULL && i + 1 >= argc) {
+				snprintf(err, errlen, "%s: missing value", arg);
+				return -EINVAL;
+			}
+			cli->check = val != NULL ? val : argv[++i];
 			continue;
 		}
 		which = cli_which(arg, &val);
@@ -828,6 +877,20 @@ static int apply_env_and_cli(struct memd_config *cfg, const struct cli *cli, cha
 	return 0;
 }
 
+/* --check-config: parse path alone (no environment, no other flags) and
+ * print one line.  CONFIG_EXIT when it is valid, else the load's error. */
+static int check_file(const char *path, char *err, size_t errlen)
+{
+	struct memd_config tmp;
+	int rc = config_load_file(&tmp, path, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	printf("%s: OK (%zu pool%s)\n", path, tmp.pool_count, tmp.pool_count == 1 ? "" : "s");
+	config_free(&tmp);
+	return CONFIG_EXIT;
+}
+
 int config_load(struct memd_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct cli cli = {0};
@@ -847,6 +910,8 @@ int config_load(struct memd_config *cfg, int argc, char **argv, char *err, size_
 			printf("memd %s\n", MEMD_VERSION);
 		return CONFIG_EXIT;
 	}
+	if (cli.check != NULL)
+		return check_file(cli.check, err, errlen);
 	path = cli.config != NULL ? cli.config : getenv("MEMD_CONFIG");
 	if (path != NULL && path[0] == '\0')
 		path = NULL;

@@ -15,14 +15,25 @@
  *   socket_mode = 0660             ; octal; the first access gate
  *   shm_prefix = memd              ; segments are /<prefix>-<pool>-<segid>
  *   log_level = info               ; error | warn | info | debug
+ *   max_clients = 1024             ; connections past HELLO; 0: no limit
+ *   max_names = 4096               ; published names, daemon-wide; 0: none
+ *   admin = uid:0 group:wheel      ; who may change things via memctl
  *
  *   [pool video]
  *   max_size = 1G                  ; the pool never reserves more
  *   segment_size = 4M              ; the first segment; later ones double
  *   trim_threshold = 256K          ; free runs this large are punched out
- *   mode = 0660                    ; octal rw bits for owner/group/other
- *   owner = alice                  ; user name or uid (default: memd's euid)
- *   group = video                  ; group name or gid (default: memd's egid)
+ *   read = group:video uid:1001    ; who may read (access.h)
+ *   write = user:alice             ; who may read and write
+ *   client_quota = 64M             ; bytes one session may hold here
+ *   uid_quota = 256M               ; bytes all sessions of one uid may hold
+ *
+ * Access lists (read, write, admin) are described in access.h: entries
+ * uid:N, user:NAME, gid:N, group:NAME or *; a pool with neither list is
+ * open to everybody who can connect.  Quotas count the usable bytes of the
+ * blocks a session holds in the pool (see dispatch.c for how shared blocks
+ * are charged); absent means no quota.  max_names and max_clients accept
+ * plain decimal counts.
  *
  * Sizes are plain bytes or take a K, M or G suffix (binary, case-
  * insensitive, an optional trailing "B" or "iB" is accepted: 4M, 4MiB).
@@ -41,6 +52,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "log.h"
 #include "proto.h"
 
@@ -51,7 +63,8 @@
 #define CONFIG_DEFAULT_MAX_SIZE       (UINT64_C(1) << 30)   /* 1 GiB */
 #define CONFIG_DEFAULT_SEGMENT_SIZE   (UINT64_C(4) << 20)   /* 4 MiB */
 #define CONFIG_DEFAULT_TRIM_THRESHOLD (UINT64_C(256) << 10) /* 256 KiB */
-#define CONFIG_DEFAULT_POOL_MODE      0666u                 /* the socket already gates */
+#define CONFIG_DEFAULT_MAX_CLIENTS    1024u                 /* sessions past HELLO */
+#define CONFIG_DEFAULT_MAX_NAMES      4096u                 /* published names */
 #define CONFIG_SHM_PREFIX_MAX         64u                   /* bytes of the prefix, no NUL */
 #define CONFIG_POOLS_MAX              4095u                 /* seg id space / 4096 per pool */
 
@@ -61,9 +74,10 @@ struct memd_pool_config {
 	uint64_t max_size;             /* bytes the pool may reserve, page multiple */
 	uint64_t segment_size;         /* first segment's bytes, page multiple */
 	uint64_t trim_threshold;       /* free runs >= this are punched, page multiple */
-	uint32_t mode;                 /* 0..0777: r(4)/w(2) bits for owner/group/other */
-	uid_t owner;                   /* uid the owner bits apply to */
-	gid_t group;                   /* gid the group bits apply to */
+	struct access_list read;       /* who may read (read =); see access.h */
+	struct access_list write;      /* who may read and write (write =) */
+	uint64_t client_quota;         /* bytes one session may hold; 0: no quota */
+	uint64_t uid_quota;            /* bytes one uid's sessions may hold; 0: none */
 	unsigned line;                 /* line of the [pool] header; 0 if implicit */
 };
 
@@ -76,19 +90,24 @@ struct memd_config {
 	enum log_level log_level;                   /* messages above it are dropped */
 	char *config_path;                          /* file that was read (malloc'd), or NULL */
 	struct memd_pool_config *pools;             /* pools in file order (malloc'd) */
+	uint32_t max_clients;                       /* sessions allowed at once; 0: no limit */
+	uint32_t max_names;                         /* published names allowed at once */
+	struct access_list admin;                   /* memctl admins besides root and memd */
 	size_t pool_count;                          /* >= 1 after a successful load */
 };
 
-/* config_load() result meaning "--help or --version was printed to stdout:
- * exit 0 without running". */
+/* config_load() result meaning "--help, --version or a passed
+ * --check-config was printed to stdout: exit 0 without running". */
 #define CONFIG_EXIT 1
 
 /* Build *cfg from argv (flags: --socket PATH, --config FILE, --log-level
- * LEVEL, --shm-prefix P, --help/-h, --version/-V; "--flag=value" is also
- * accepted), the environment and the config file, in that precedence.
- * argv[0] is the program name.  No file is read when neither --config nor
- * $MEMD_CONFIG is given.  Returns 0 (cfg filled), CONFIG_EXIT (help or
- * version printed; cfg is empty but safe to config_free), or -EINVAL /
+ * LEVEL, --shm-prefix P, --help/-h, --version/-V, --check-config FILE;
+ * "--flag=value" is also accepted), the environment and the config file,
+ * in that precedence.  argv[0] is the program name.  No file is read when
+ * neither --config nor $MEMD_CONFIG is given.  --check-config parses FILE
+ * alone and, if it is valid, prints "FILE: OK (N pools)" to stdout.
+ * Returns 0 (cfg filled), CONFIG_EXIT (help, version or a passed check
+ * printed; cfg is empty but safe to config_free), or -EINVAL /
  * -ENOENT / -EACCES / -ENOMEM with a one-line message in err (errlen > 0
  * ensures it is NUL-terminated); on error cfg is left empty. */
 int config_load(struct memd_config *cfg, int argc, char **argv, char *err, size_t errlen);

@@ -18,16 +18,26 @@
  *
  * Holds: every block ALLOC or ALLOC_BATCH hands out is recorded in the
  * session before the reply is queued (room is reserved first, so the
- * record cannot fail after the pool gave the block out).  FREE frees only
- * blocks the session holds; a live block held by somebody else is -EPERM,
- * anything else -EINVAL, and nothing changes in either case.
+ * record cannot fail after the pool gave the block out).  FREE drops one
+ * of the session's holds; a live block the session does not hold is
+ * -EPERM, anything else -EINVAL, and nothing changes in either case.
+ * SHARE, RETAIN, PUBLISH, LOOKUP and UNPUBLISH are thin wrappers of the
+ * session_* calls that implement DESIGN.md section 3 (session.h has the
+ * rules: counted holds per session, names hold blocks, quotas).
+ *
+ * Limits: HELLO is where max_clients ([memd]) applies: a client that would
+ * make more than max_clients sessions past HELLO at once is answered
+ * -EUSERS (with the usual HELLO body) and its connection closes after the
+ * reply; the refusal is logged with its pid.  Connections that have not
+ * said HELLO yet, and ones already closing, do not count.
  *
  * Access: POOL computes the client's MEMD_ACCESS_* bits from the pool's
- * mode/owner/group and the session's kernel-verified uid/gid, and records
- * them in the session; ALLOC needs WRITE.  MAP computes the bits for the
- * segment's pool afresh (a client may map a segment it met through a
- * reference without having opened the pool) and sends a read-only fd to a
- * client without WRITE.
+ * read/write lists (access.h) and the session's kernel-verified uid/gid,
+ * and records them in the session; ALLOC needs WRITE (-EACCES).  MAP
+ * computes the bits for the segment's pool afresh (a client may map a
+ * segment it met through a reference without having opened the pool) and
+ * sends a read-only fd to a client without WRITE, whose mapping is then
+ * PROT_READ: writing through it faults.
  *
  * The handlers own nothing: batch bodies are built in the server's scratch
  * buffer (one loop thread, one request at a time) and copied into the
@@ -46,6 +56,7 @@
 #include "pool.h"
 #include "server.h"
 #include "session.h"
+#include "stats.h"
 
 /* A handler: 0 or -errno; 0 means it queued its own reply. */
 typedef int (*dispatch_fn)(struct conn *c, const struct memd_hdr *h, const void *body,
@@ -71,6 +82,20 @@ static void dispatch_hello_reply(struct conn *c, const struct memd_hdr *h, int32
 	};
 
 	conn_reply(c, h, status, &rep, sizeof(rep));
+}
+
+/* Would one more session past HELLO exceed max_clients? */
+static bool dispatch_too_many_clients(const struct conn *c)
+{
+	uint32_t max = c->srv->cfg->max_clients;
+	uint32_t n = 0;
+
+	if (max == 0)
+		return false;
+	for (const struct conn *o = c->srv->conns; o != NULL; o = o->next)
+		if (o != c && o->session.hello_done && !o->closing && !o->close_requested)
+			n++;
+	return n >= max;
 }
 
 /* HELLO goes through here in full: its reply always has a body. */
@@ -101,6 +126,15 @@ static void dispatch_hello(struct conn *c, const struct memd_hdr *h, const void 
 		dispatch_hello_reply(c, h, err);
 		if (!s->hello_done)
 			conn_close_after_flush(c);
+		return;
+	}
+	if (dispatch_too_many_clients(c)) {
+		log_warn("session %llu: client pid %d refused: max_clients (%u) sessions already "
+		         "(-EUSERS), closing",
+		         (unsigned long long)s->id, (int)s->pid,
+		         (unsigned)c->srv->cfg->max_clients);
+		dispatch_hello_reply(c, h, -EUSERS);
+		conn_close_after_flush(c);
 		return;
 	}
 	memcpy(&req, body, sizeof(req));
@@ -142,8 +176,7 @@ static int dispatch_pool(struct conn *c, const struct memd_hdr *h, const void *b
 }
 
 /* The pool an ALLOC names, checked for write access.  0 or -errno. */
-static int dispatch_alloc_pool(struct session *s, uint32_t pool_id, uint32_t flags,
-                               struct pool **out)
+static int dispatch_alloc_pool(struct session *s, uint32_t pool_id, struct pool **out)
 {
 	uint32_t access;
 
@@ -152,8 +185,6 @@ static int dispatch_alloc_pool(struct session *s, uint32_t pool_id, uint32_t fla
 		return -EINVAL;
 	if (!(access & MEMD_ACCESS_WRITE))
 		return -EACCES;
-	if (flags & MEMD_ALLOC_SHARED)
-		return -EOPNOTSUPP; /* sharing comes with issue 4 */
 	return 0;
 }
 
@@ -169,17 +200,13 @@ static int dispatch_alloc(struct conn *c, const struct memd_hdr *h, const void *
 
 	(void)body_len;
 	memcpy(&req, body, sizeof(req));
-	err = dispatch_alloc_pool(s, req.pool_id, req.flags, &pool);
+	err = dispatch_alloc_pool(s, req.pool_id, &pool);
 	if (err < 0)
 		return err;
-	err = session_reserve(s, 1);
+	err = session_alloc(s, pool, req.size, req.align, (req.flags & MEMD_ALLOC_SHARED) != 0,
+	                    &ref, &usable);
 	if (err < 0)
 		return err;
-	err = pool_alloc(pool, req.size, req.align, &ref, &usable);
-	if (err < 0)
-		return err;
-	err = session_hold(s, ref, usable);
-	memd_assert(err == 0); /* room reserved; a fresh block is never held */
 	rep = (struct memd_alloc_rep){.ref = ref, .size = usable};
 	return conn_reply(c, h, 0, &rep, sizeof(rep));
 }
@@ -194,56 +221,22 @@ static int dispatch_alloc_batch(struct conn *c, const struct memd_hdr *h, const 
 	struct memd_alloc_batch_rep rep;
 	struct pool *pool;
 	uint64_t usable = 0;
-	uint32_t got = 0, i;
+	uint32_t got = 0;
 	int err;
 
 	(void)body_len;
 	memcpy(&req, body, sizeof(req));
 	memd_assert(req.count >= 1 && req.count <= MEMD_BATCH_MAX);
-	err = dispatch_alloc_pool(s, req.pool_id, req.flags, &pool);
+	err = dispatch_alloc_pool(s, req.pool_id, &pool);
 	if (err < 0)
 		return err;
-	err = session_reserve(s, req.count);
+	err = session_alloc_batch(s, pool, req.size, req.count,
+	                          (req.flags & MEMD_ALLOC_SHARED) != 0, refs, &got, &usable);
 	if (err < 0)
 		return err;
-	err = pool_alloc_batch(pool, req.size, req.count, refs, &got, &usable);
-	if (err < 0)
-		return err;
-	for (i = 0; i < got; i++) {
-		err = session_hold(s, refs[i], usable);
-		memd_assert(err == 0);
-	}
 	rep = (struct memd_alloc_batch_rep){.size = usable, .count = got, .pad = 0};
 	memcpy(out, &rep, sizeof(rep));
 	return conn_reply(c, h, 0, out, sizeof(rep) + (size_t)got * sizeof(uint64_t));
-}
-
-/* Free one block for the session.  0; -EPERM (a live block this session
- * does not hold); -EINVAL (not a live block). */
-static int dispatch_free_one(struct session *s, uint64_t ref)
-{
-	struct pool *pool = pool_set_pool_of_ref(s->pools, ref);
-	uint64_t usable;
-	int err;
-
-	if (pool == NULL)
-		return -EINVAL;
-	err = pool_block_size(pool, ref, &usable);
-	if (!session_holds(s, ref))
-		return err == 0 ? -EPERM : -EINVAL;
-	if (err == 0)
-		err = pool_free(pool, ref);
-	if (err < 0) {
-		/* A held block that is not live: a daemon bug.  Drop the
-		 * stale hold so it is not freed again at release. */
-		log_error("session %llu: held block %#llx is not live (%s)",
-		          (unsigned long long)s->id, (unsigned long long)ref, strerror(-err));
-		holds_remove(&s->holds, ref);
-		return -EINVAL;
-	}
-	err = session_unhold(s, ref, usable);
-	memd_assert(err == 0);
-	return 0;
 }
 
 static int dispatch_free(struct conn *c, const struct memd_hdr *h, const void *body,
@@ -254,7 +247,7 @@ static int dispatch_free(struct conn *c, const struct memd_hdr *h, const void *b
 
 	(void)body_len;
 	memcpy(&req, body, sizeof(req));
-	err = dispatch_free_one(&c->session, req.ref);
+	err = session_free(&c->session, req.ref);
 	if (err < 0)
 		return err;
 	return conn_reply(c, h, 0, NULL, 0);
@@ -276,8 +269,8 @@ static int dispatch_free_batch(struct conn *c, const struct memd_hdr *h, const v
 	memcpy(&req, body, sizeof(req));
 	memd_assert(req.count >= 1 && req.count <= MEMD_BATCH_MAX);
 	for (i = 0; i < req.count; i++) {
-		results[i] = dispatch_free_one(
-		        &c->session, dispatch_load_u64(in + (size_t)i * sizeof(uint64_t)));
+		results[i] = session_free(&c->session,
+		                          dispatch_load_u64(in + (size_t)i * sizeof(uint64_t)));
 		if (results[i] < 0 && status == 0)
 			status = results[i];
 	}
@@ -335,9 +328,84 @@ static int dispatch_map(struct conn *c, const struct memd_hdr *h, const void *bo
 	return conn_reply_fd(c, h, 0, &rep, sizeof(rep), fd);
 }
 
+static int dispatch_share(struct conn *c, const struct memd_hdr *h, const void *body,
+                          size_t body_len)
+{
+	struct memd_ref_req req;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = session_share(&c->session, req.ref);
+	if (err < 0)
+		return err;
+	return conn_reply(c, h, 0, NULL, 0);
+}
+
+static int dispatch_retain(struct conn *c, const struct memd_hdr *h, const void *body,
+                           size_t body_len)
+{
+	struct memd_ref_req req;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = session_retain(&c->session, req.ref, NULL);
+	if (err < 0)
+		return err;
+	return conn_reply(c, h, 0, NULL, 0);
+}
+
+static int dispatch_publish(struct conn *c, const struct memd_hdr *h, const void *body,
+                            size_t body_len)
+{
+	struct memd_publish_req req;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = session_publish(&c->session, req.name, req.len, req.ref);
+	if (err < 0)
+		return err;
+	log_debug("session %llu: published '%s' -> %#llx", (unsigned long long)c->session.id,
+	          req.name, (unsigned long long)req.ref);
+	return conn_reply(c, h, 0, NULL, 0);
+}
+
+static int dispatch_lookup(struct conn *c, const struct memd_hdr *h, const void *body,
+                           size_t body_len)
+{
+	struct memd_name_req req;
+	struct memd_lookup_rep rep;
+	uint64_t ref, usable;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = session_lookup(&c->session, req.name, req.len, &ref, &usable);
+	if (err < 0)
+		return err;
+	rep = (struct memd_lookup_rep){.ref = ref, .size = usable};
+	return conn_reply(c, h, 0, &rep, sizeof(rep));
+}
+
+static int dispatch_unpublish(struct conn *c, const struct memd_hdr *h, const void *body,
+                              size_t body_len)
+{
+	struct memd_name_req req;
+	int err;
+
+	(void)body_len;
+	memcpy(&req, body, sizeof(req));
+	err = session_unpublish(&c->session, req.name, req.len);
+	if (err < 0)
+		return err;
+	return conn_reply(c, h, 0, NULL, 0);
+}
+
 /* Handlers by opcode; NULL: not implemented (-EOPNOTSUPP).  HELLO is
  * handled before the table is consulted. */
-static const dispatch_fn dispatch_table[MEMD_OP_MAX_] = {
+static const dispatch_fn dispatch_table[MEMD_OP_TABLE_SIZE] = {
         [MEMD_OP_POOL] = dispatch_pool,
         [MEMD_OP_ALLOC] = dispatch_alloc,
         [MEMD_OP_ALLOC_BATCH] = dispatch_alloc_batch,
@@ -345,6 +413,21 @@ static const dispatch_fn dispatch_table[MEMD_OP_MAX_] = {
         [MEMD_OP_FREE_BATCH] = dispatch_free_batch,
         [MEMD_OP_SIZE] = dispatch_size,
         [MEMD_OP_MAP] = dispatch_map,
+        [MEMD_OP_SHARE] = dispatch_share,
+        [MEMD_OP_RETAIN] = dispatch_retain,
+        [MEMD_OP_PUBLISH] = dispatch_publish,
+        [MEMD_OP_LOOKUP] = dispatch_lookup,
+        [MEMD_OP_UNPUBLISH] = dispatch_unpublish,
+        /* memctl's operator view (stats.c) */
+        [MEMD_OP_STATS_STATUS] = stats_status,
+        [MEMD_OP_STATS_POOLS] = stats_pools,
+        [MEMD_OP_STATS_POOL] = stats_pool,
+        [MEMD_OP_STATS_CLIENTS] = stats_clients,
+        [MEMD_OP_STATS_BLOCKS] = stats_blocks,
+        [MEMD_OP_STATS_NAMES] = stats_names,
+        [MEMD_OP_STATS_MAP] = stats_map,
+        [MEMD_OP_STATS_CHECK] = stats_check,
+        [MEMD_OP_STATS_TRIM] = stats_trim,
 };
 
 void dispatch_request(struct conn *c, const struct memd_hdr *h, const void *body, size_t body_len)
@@ -367,7 +450,7 @@ void dispatch_request(struct conn *c, const struct memd_hdr *h, const void *body
 	}
 	err = proto_req_validate(h, body, body_len);
 	if (err == 0) {
-		if (h->op < MEMD_OP_MAX_)
+		if (h->op < MEMD_OP_TABLE_SIZE)
 			fn = dispatch_table[h->op];
 		err = fn != NULL ? fn(c, h, body, body_len) : -EOPNOTSUPP;
 	}

@@ -3,6 +3,9 @@
  *
  * memd runs in the foreground until SIGTERM or SIGINT, then closes every
  * session, removes its socket file and the segments it created, and exits.
+ * Before anything is logged the log format is chosen: "<N>" priority
+ * prefixes when stderr is systemd's journal ($JOURNAL_STREAM), timestamps
+ * otherwise.
  * Exit statuses (sysexits.h):
  *   0   clean shutdown (also after --help / --version);
  *   64  EX_USAGE: bad command line or configuration (file, env, value);
@@ -44,13 +47,17 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	int rc, status = EX_OSERR;
 
+	log_detect_journal();
 	rc = config_load(&cfg, argc, argv, err, sizeof(err));
 	if (rc == CONFIG_EXIT) {
 		status = 0;
 		goto out_free_config;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "memd: %s\n", err);
+		if (log_get_format() == LOG_FORMAT_JOURNAL)
+			log_error("%s", err);
+		else
+			fprintf(stderr, "memd: %s\n", err);
 		status = EX_USAGE;
 		goto out_free_config;
 	}
@@ -67,6 +74,7 @@ int main(int argc, char **argv)
 		status = main_init_status(rc);
 		goto out_free_server;
 	}
+	server_set_args(srv, argc, argv);
 	rc = server_run(srv);
 	status = rc < 0 ? EX_OSERR : 0;
 	if (server_fini(srv) < 0)

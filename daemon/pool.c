@@ -54,6 +54,7 @@
  */
 #include "pool.h"
 
+#include "access.h"
 #include "debug.h"
 #include "log.h"
 #include "ref.h"
@@ -182,6 +183,7 @@ static void pool_destroy(struct pool *pool)
 	for (size_t i = 0; i < pool->seg_count; i++)
 		segment_close(&pool->segs[i]);
 	free(pool->segs);
+	free(pool->uid_usage);
 	if (pool->heap != NULL)
 		heap_destroy(pool->heap);
 	memset(pool, 0, sizeof(*pool));
@@ -229,7 +231,11 @@ int pool_set_create(struct pool_set *set, const struct memd_config *cfg, char *e
 		            cfg->pools[i].segment_size % HEAP_PAGE_SIZE == 0);
 	memset(set, 0, sizeof(*set));
 	snprintf(set->shm_prefix, sizeof(set->shm_prefix), "%s", cfg->shm_prefix);
-	set->pools = calloc(cfg->pool_count ? cfg->pool_count : 1, sizeof(*set->pools));
+	blocks_init(&set->blocks);
+	names_init(&set->names, cfg->max_names);
+	/* Room for every pool a reload may add: pools never move (blocks.h
+	 * keeps struct pool pointers).  Untouched entries cost no memory. */
+	set->pools = calloc(CONFIG_POOLS_MAX, sizeof(*set->pools));
 	if (set->pools == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -254,10 +260,36 @@ fail_destroy:
 	return rc;
 }
 
+int pool_set_add(struct pool_set *set, const struct memd_pool_config *pc, char *err, size_t errlen)
+{
+	size_t i = set->count;
+	int rc;
+
+	memd_assert(pc->segment_size > 0 && pc->segment_size <= pc->max_size);
+	memd_assert(pool_set_find(set, pc->name) == NULL);
+	if (i >= CONFIG_POOLS_MAX) {
+		snprintf(err, errlen, "pool %s: more than %u pools", pc->name, CONFIG_POOLS_MAX);
+		return -ENOSPC;
+	}
+	rc = pool_init(&set->pools[i], i, pc, set->shm_prefix);
+	if (rc < 0) {
+		snprintf(err, errlen,
+		         "pool %s: cannot create segment /%s-%s-%" PRIu32 " (%" PRIu64
+		         " bytes): %s",
+		         pc->name, set->shm_prefix, pc->name, 1 + (uint32_t)i * POOL_SEGS_PER_POOL,
+		         pc->segment_size, strerror(-rc));
+		return rc;
+	}
+	set->count++;
+	return 0;
+}
+
 void pool_set_destroy(struct pool_set *set)
 {
 	if (set == NULL)
 		return;
+	names_fini(&set->names);
+	blocks_fini(&set->blocks);
 	for (size_t i = 0; i < set->count; i++)
 		pool_destroy(&set->pools[i]);
 	free(set->pools);
@@ -585,17 +617,56 @@ uint64_t pool_trim(struct pool *pool, uint64_t min_bytes)
 
 uint32_t pool_access(const struct pool *pool, uid_t uid, gid_t gid)
 {
-	uint32_t bits;
+	return access_pool(&pool->cfg, pool->self_uid, uid, gid);
+}
 
-	if (uid == 0 || uid == pool->self_uid)
-		return MEMD_ACCESS_READ | MEMD_ACCESS_WRITE;
-	if (uid == pool->cfg.owner)
-		bits = pool->cfg.mode >> 6;
-	else if (gid == pool->cfg.group)
-		bits = pool->cfg.mode >> 3;
-	else
-		bits = pool->cfg.mode;
-	if (bits & 2)
-		return MEMD_ACCESS_READ | MEMD_ACCESS_WRITE;
-	return (bits & 4) ? MEMD_ACCESS_READ : 0;
+/* uid's usage entry, or NULL. */
+static struct pool_uid_usage *pool_uid_find(const struct pool *pool, uid_t uid)
+{
+	for (size_t i = 0; i < pool->uid_count; i++)
+		if (pool->uid_usage[i].uid == uid)
+			return &pool->uid_usage[i];
+	return NULL;
+}
+
+int pool_uid_reserve(struct pool *pool, uid_t uid)
+{
+	struct pool_uid_usage *v;
+	size_t cap;
+
+	if (pool_uid_find(pool, uid) != NULL)
+		return 0;
+	if (pool->uid_count == pool->uid_cap) {
+		cap = pool->uid_cap ? 2 * pool->uid_cap : 4;
+		v = realloc(pool->uid_usage, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		pool->uid_usage = v;
+		pool->uid_cap = cap;
+	}
+	pool->uid_usage[pool->uid_count++] = (struct pool_uid_usage){.uid = uid, .bytes = 0};
+	return 0;
+}
+
+uint64_t pool_uid_bytes(const struct pool *pool, uid_t uid)
+{
+	const struct pool_uid_usage *u = pool_uid_find(pool, uid);
+
+	return u != NULL ? u->bytes : 0;
+}
+
+void pool_uid_charge(struct pool *pool, uid_t uid, uint64_t bytes)
+{
+	struct pool_uid_usage *u = pool_uid_find(pool, uid);
+
+	memd_assert(u != NULL);
+	u->bytes += bytes;
+}
+
+void pool_uid_uncharge(struct pool *pool, uid_t uid, uint64_t bytes)
+{
+	struct pool_uid_usage *u = pool_uid_find(pool, uid);
+
+	memd_assert(u != NULL && u->bytes >= bytes);
+	u->bytes -= bytes;
 }

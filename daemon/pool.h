@@ -28,8 +28,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "blocks.h"
 #include "config.h"
 #include "heap.h"
+#include "names.h"
 
 #define POOL_SEGS_PER_POOL 4096u /* segment ids per pool */
 #define POOL_SHM_NAME_MAX  160u  /* "/" prefix "-" pool "-" id, NUL */
@@ -53,22 +55,31 @@ struct pool_counters {
 	uint64_t enomem;            /* allocations refused for lack of room */
 };
 
+/* Bytes held in a pool by the sessions of one uid (uid_quota). */
+struct pool_uid_usage {
+	uid_t uid;      /* the uid */
+	uint64_t bytes; /* usable bytes its sessions hold in the pool */
+};
+
 /* A pool. */
 struct pool {
-	uint32_t id;                   /* 1-based pool id (wire pool_id) */
-	struct memd_pool_config cfg;   /* limits, name, access (a copy) */
-	heap_t *heap;                  /* the allocator core for this pool */
-	struct pool_segment *segs;     /* live segments, ascending id */
-	size_t seg_count;              /* entries in segs */
-	size_t seg_cap;                /* capacity of segs */
-	uint32_t seg_id_base;          /* first id of this pool's range */
-	uint32_t next_seg_id;          /* next id to assign (never reused) */
-	uint64_t reserved;             /* sum of live segment sizes */
-	uint64_t last_seg_size;        /* size of the last segment created */
-	uint32_t spare_id;             /* empty segment kept (punched) as a spare; 0: none */
-	uid_t self_uid;                /* the daemon's euid: full access to every pool */
-	uint64_t freed_since_trim;     /* bytes freed since the last trim pass */
-	struct pool_counters counters; /* lifetime counters */
+	uint32_t id;                      /* 1-based pool id (wire pool_id) */
+	struct memd_pool_config cfg;      /* limits, name, access (a copy) */
+	heap_t *heap;                     /* the allocator core for this pool */
+	struct pool_segment *segs;        /* live segments, ascending id */
+	size_t seg_count;                 /* entries in segs */
+	size_t seg_cap;                   /* capacity of segs */
+	uint32_t seg_id_base;             /* first id of this pool's range */
+	uint32_t next_seg_id;             /* next id to assign (never reused) */
+	uint64_t reserved;                /* sum of live segment sizes */
+	uint64_t last_seg_size;           /* size of the last segment created */
+	uint32_t spare_id;                /* empty segment kept (punched) as a spare; 0: none */
+	uid_t self_uid;                   /* the daemon's euid: full access to every pool */
+	uint64_t freed_since_trim;        /* bytes freed since the last trim pass */
+	struct pool_counters counters;    /* lifetime counters */
+	struct pool_uid_usage *uid_usage; /* per-uid held bytes (malloc'd); entries stay */
+	size_t uid_count;                 /* entries in uid_usage */
+	size_t uid_cap;                   /* capacity of uid_usage */
 	char shm_prefix[CONFIG_SHM_PREFIX_MAX + 1]; /* segment names' prefix (a copy) */
 };
 
@@ -77,7 +88,17 @@ struct pool_set {
 	struct pool *pools;                         /* pools[i].id == i + 1 */
 	size_t count;                               /* number of pools */
 	char shm_prefix[CONFIG_SHM_PREFIX_MAX + 1]; /* names' prefix */
+	struct blocks blocks;                       /* shared blocks of every pool */
+	struct names names;                         /* published names, set-wide */
 };
+
+/* Add one pool from pc (a SIGHUP reload's new [pool] section) as pool id
+ * count + 1, creating its first segment.  Existing pools never move (the
+ * pools array has room for CONFIG_POOLS_MAX from the start), so pointers
+ * to them (blocks.h) stay valid.  0, or -errno with a message in err:
+ * -ENOSPC (/dev/shm full, or CONFIG_POOLS_MAX pools), -EEXIST, -ENOMEM;
+ * the set is unchanged on failure. */
+int pool_set_add(struct pool_set *set, const struct memd_pool_config *pc, char *err, size_t errlen);
 
 /* Build one pool per cfg->pools entry and create each pool's first segment
  * (so a full /dev/shm or a name clash shows at startup).  0, or -errno
@@ -139,7 +160,21 @@ int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable);
 uint64_t pool_trim(struct pool *pool, uint64_t min_bytes);
 
 /* MEMD_ACCESS_* bits a peer with uid/gid gets on pool, from the pool's
- * mode/owner/group (uid 0 and the daemon's own euid get everything). */
+ * read/write lists (access.h: no lists = open; uid 0 and the daemon's own
+ * euid get everything).  0: no access. */
 uint32_t pool_access(const struct pool *pool, uid_t uid, gid_t gid);
+
+/* Make sure uid has a usage entry in pool, so that pool_uid_charge cannot
+ * fail.  0, -ENOMEM. */
+int pool_uid_reserve(struct pool *pool, uid_t uid);
+
+/* Bytes uid's sessions hold in pool (0 if none). */
+uint64_t pool_uid_bytes(const struct pool *pool, uid_t uid);
+
+/* Add (charge) or subtract (uncharge) bytes to uid's usage in pool.  The
+ * entry must exist (pool_uid_reserve; asserted); uncharging more than was
+ * charged is a programmer error (asserted). */
+void pool_uid_charge(struct pool *pool, uid_t uid, uint64_t bytes);
+void pool_uid_uncharge(struct pool *pool, uid_t uid, uint64_t bytes);
 
 #endif /* MEMD_POOL_H */

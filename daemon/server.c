@@ -3,43 +3,74 @@
  *
  * One struct memd_server holds everything the daemon has; there are no
  * globals.  Handles reach it through their data pointer.  The server owns
- * the loop, the pool set, the listening pipe, the two signal handles and
- * the list of connections (each connection owns itself and unlinks itself
- * in its close callback).
+ * the loop, the pool set, the listening pipe, the signal handles, the
+ * watchdog timer, the notify socket, the shm prefix lock and the list of
+ * connections (each connection owns itself and unlinks itself in its close
+ * callback).
  *
  * Startup, in order: ignore SIGPIPE (libuv writes with write(2); a peer
- * that vanished must give EPIPE, not kill the daemon), loop, pools (each
- * pool's first segment is created now, so a full /dev/shm or a clashing
- * prefix fails at startup), signal handles, then the socket.  A socket
- * file already at the path is probed with connect(): if a daemon answers,
- * we refuse to start (-EADDRINUSE); if the connection is refused the file
- * is stale and removed; anything that is not a socket is never removed.
- * After bind the file gets cfg->socket_mode, and its device and inode are
- * remembered so shutdown removes our socket and never a successor's.
+ * that vanished must give EPIPE, not kill the daemon), loop, the notify
+ * socket ($NOTIFY_SOCKET; a bad value is logged and ignored), the shm
+ * prefix (take its instance lock, so a live daemon with the same prefix
+ * makes us refuse, then remove the segments a dead one left: shm.c), a
+ * statvfs of /dev/shm against the sum of the pools' first segments (so a
+ * too-small /dev/shm is one clear sentence, not an ENOSPC from the Nth
+ * pool), pools (each pool's first segment is created now), signal
+ * handles, the watchdog timer, then the socket.
  *
- * Shutdown (SIGTERM, SIGINT or server_stop): close the listener and remove
- * the socket file, close every connection now (each close callback
- * releases its session's blocks back to the pools), close the signal
- * handles.  uv_run() then returns because no handle is left, and
- * server_fini() destroys the pools, which unlinks every segment, and
- * closes the loop.  A failure halfway through server_init() undoes what
- * was done, in reverse order, through the labels at its end.
+ * The socket: under systemd socket activation ($LISTEN_PID is our pid,
+ * $LISTEN_FDS is 1) fd 3 is the listening socket; it is checked (a
+ * listening AF_UNIX SOCK_STREAM socket, else we refuse: serving a wrong fd
+ * would be worse), marked close-on-exec, and served through uv_pipe_open
+ * as a non-IPC pipe.  The LISTEN_* variables are then unset, as
+ * sd_listen_fds(1) does.  We did not create that socket file, so we never
+ * unlink it.  Otherwise a socket file already at cfg->socket_path is
+ * probed with connect(): if a daemon answers, we refuse to start
+ * (-EADDRINUSE); if the connection is refused the file is stale and
+ * removed; anything that is not a socket is never removed.  After bind the
+ * file gets cfg->socket_mode, and its device and inode are remembered so
+ * shutdown removes our socket and never a successor's.
+ *
+ * Readiness: server_run() sends READY=1 with a STATUS= line just before
+ * entering the loop (the socket is listening, so connections queue in the
+ * backlog from now on), and starts the watchdog timer at half of
+ * $WATCHDOG_USEC when the manager asked for pings.
+ *
+ * Shutdown (SIGTERM, SIGINT or server_stop): send STOPPING=1, close the
+ * listener and remove the socket file, close every connection now (each
+ * close callback releases its session's blocks back to the pools), close
+ * the timer, and unreference the signal handles (they stay installed until
+ * server_fini, so a second SIGTERM during shutdown is not fatal).  uv_run()
+ * then returns because no referenced handle is left, and server_fini()
+ * destroys the pools, which unlinks every segment, closes the signal
+ * handles, releases the prefix lock and closes the loop.  A failure
+ * halfway through server_init() undoes what was done, in reverse order,
+ * through the labels at its end.
  */
 #include "server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "debug.h"
 #include "log.h"
+#include "shm.h"
 #include "sock.h"
 
-#define SERVER_BACKLOG 1024 /* pending connections the kernel may queue */
+#define SERVER_BACKLOG   1024 /* pending connections the kernel may queue */
+#define SD_LISTEN_FD     3    /* first fd passed by socket activation */
+#define SERVER_MAX_SEGID (CONFIG_POOLS_MAX * POOL_SEGS_PER_POOL) /* highest seg id */
 
 void server_conn_link(struct memd_server *srv, struct conn *c)
 {
@@ -84,6 +115,8 @@ static void server_unlink_socket(struct memd_server *srv)
 	const char *path = srv->cfg->socket_path;
 	struct stat st;
 
+	if (srv->activated)
+		return; /* systemd's socket: not ours to remove */
 	if (lstat(path, &st) < 0)
 		return;
 	if (st.st_dev != srv->sock_dev || st.st_ino != srv->sock_ino) {
@@ -199,12 +232,375 @@ fail_unlink_socket:
 	return rc;
 }
 
+/* Parse a decimal environment variable into *out.  0, or -EINVAL. */
+static int env_long(const char *name, long *out)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	if (v == NULL)
+		return -ENOENT;
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	return (errno != 0 || end == v || *end != '\0') ? -EINVAL : 0;
+}
+
+/* Is fd a listening AF_UNIX SOCK_STREAM socket?  0 or -EINVAL with err. */
+static int server_check_inherited(int fd, char *err, size_t errlen)
+{
+	int domain = 0, type = 0, listening = 0;
+	socklen_t dlen = sizeof(domain), tlen = sizeof(type), llen = sizeof(listening);
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "socket activation: fd %d is not a socket", fd);
+		return -EINVAL;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || domain != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 || !listening) {
+		snprintf(err, errlen,
+		         "socket activation: fd %d is not a listening AF_UNIX stream socket "
+		         "(use ListenStream= with a path)",
+		         fd);
+		return -EINVAL;
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "socket activation: fd %d: %s", fd, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Was a socket passed to us by the service manager?  1 (fd 3 checked and
+ * usable; LISTEN_* unset), 0 (no activation for this process), or -errno
+ * with err. */
+static int server_activation(char *err, size_t errlen)
+{
+	long pid, fds;
+	int rc;
+
+	if (env_long("LISTEN_PID", &pid) < 0 || pid != (long)getpid())
+		return 0;
+	rc = env_long("LISTEN_FDS", &fds);
+	if (rc < 0 || fds < 0) {
+		snprintf(err, errlen, "socket activation: bad $LISTEN_FDS");
+		return -EINVAL;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (fds == 0)
+		return 0;
+	if (fds != 1) {
+		snprintf(err, errlen,
+		         "socket activation: memd serves one socket, got LISTEN_FDS=%ld", fds);
+		return -EINVAL;
+	}
+	rc = server_check_inherited(SD_LISTEN_FD, err, errlen);
+	return rc < 0 ? rc : 1;
+}
+
+/* Serve the inherited socket fd 3 on the (initialized) listener. */
+static int server_adopt(struct memd_server *srv, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int rc;
+
+	rc = uv_pipe_open(&srv->listener, SD_LISTEN_FD);
+	if (rc < 0) {
+		snprintf(err, errlen, "socket activation: %s", uv_strerror(rc));
+		return rc;
+	}
+	srv->activated = true;
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(SD_LISTEN_FD, (struct sockaddr *)&sa, &len) == 0 && sa.sun_path[0] != '\0')
+		snprintf(srv->listen_path, sizeof(srv->listen_path), "%.*s",
+		         (int)sizeof(sa.sun_path), sa.sun_path);
+	else
+		snprintf(srv->listen_path, sizeof(srv->listen_path), "fd %d", SD_LISTEN_FD);
+	rc = uv_listen((uv_stream_t *)&srv->listener, SERVER_BACKLOG, server_connection_cb);
+	if (rc < 0) {
+		snprintf(err, errlen, "socket activation: listen: %s", uv_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* The inherited socket if there is one, else bind cfg->socket_path. */
+static int server_open_listener(struct memd_server *srv, char *err, size_t errlen)
+{
+	int rc = server_activation(err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return server_adopt(srv, err, errlen);
+	snprintf(srv->listen_path, sizeof(srv->listen_path), "%s", srv->cfg->socket_path);
+	return server_listen(srv, err, errlen);
+}
+
+/* Take the shm prefix's instance lock and remove what a dead daemon with
+ * the same prefix left in /dev/shm.  0, or -EEXIST / -errno with err. */
+static int server_claim_prefix(struct memd_server *srv, char *err, size_t errlen)
+{
+	const char *prefix = srv->cfg->shm_prefix;
+	int rc = shm_prefix_lock(prefix, &srv->prefix_lock_fd);
+
+	if (rc == -EBUSY) {
+		snprintf(err, errlen,
+		         "another memd is running with shm prefix '%s' (it holds %s/%s.lock); "
+		         "give this one another shm_prefix",
+		         prefix, SHM_DIR, prefix);
+		return -EEXIST;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot lock %s/%s.lock: %s", SHM_DIR, prefix, strerror(-rc));
+		return rc;
+	}
+	rc = shm_remove_stale(prefix, SERVER_MAX_SEGID);
+	if (rc > 0)
+		log_info("removed %d stale segment(s) with prefix '%s' from %s", rc, prefix,
+		         SHM_DIR);
+	else if (rc < 0)
+		log_warn("cannot look for stale segments in %s: %s", SHM_DIR, strerror(-rc));
+	return 0;
+}
+
+/* Can /dev/shm hold every pool's first segment?  0, or -ENOSPC with err. */
+static int server_check_room(struct memd_server *srv, char *err, size_t errlen)
+{
+	const struct memd_config *cfg = srv->cfg;
+	uint64_t need = 0, avail;
+	const char *big = NULL;
+	uint64_t big_size = 0;
+
+	for (size_t i = 0; i < cfg->pool_count; i++) {
+		need += cfg->pools[i].segment_size;
+		if (cfg->pools[i].segment_size > big_size) {
+			big_size = cfg->pools[i].segment_size;
+			big = cfg->pools[i].name;
+		}
+	}
+	if (shm_free_bytes(&avail) < 0 || need <= avail)
+		return 0; /* unknown: segment creation reports ENOSPC itself */
+	snprintf(err, errlen,
+	         "%s is too small: the first segments of the %zu pool(s) need %" PRIu64
+	         " KiB but only %" PRIu64 " KiB are free (largest: pool %s, %" PRIu64
+	         " KiB); enlarge %s or lower segment_size",
+	         SHM_DIR, cfg->pool_count, need >> 10, avail >> 10, big, big_size >> 10, SHM_DIR);
+	return -ENOSPC;
+}
+
+static void server_watchdog_cb(uv_timer_t *t)
+{
+	struct memd_server *srv = t->data;
+	int rc = sdnotify_send(&srv->notify, "WATCHDOG=1");
+
+	if (rc < 0)
+		log_warn("watchdog notification: %s", strerror(-rc));
+}
+
+/* READY=1 with a status line, and the watchdog timer if one is wanted. */
+static void server_notify_ready(struct memd_server *srv)
+{
+	uint64_t usec = sdnotify_watchdog_usec(&srv->notify), ms;
+	int rc;
+
+	rc = sdnotify_sendf(&srv->notify, "READY=1\nSTATUS=Serving %zu pool(s) on %s",
+	                    srv->pools.count, srv->listen_path);
+	if (rc < 0)
+		log_warn("readiness notification: %s", strerror(-rc));
+	if (usec == 0 || srv->stopping)
+		return;
+	ms = usec / 2000 > 0 ? usec / 2000 : 1; /* half the interval */
+	rc = uv_timer_start(&srv->watchdog, server_watchdog_cb, ms, ms);
+	if (rc < 0)
+		log_warn("watchdog timer: %s", uv_strerror(rc));
+	else
+		log_debug("watchdog: pinging every %" PRIu64 " ms", ms);
+	server_watchdog_cb(&srv->watchdog);
+}
+
+void server_set_args(struct memd_server *srv, int argc, char **argv)
+{
+	srv->argc = argc;
+	srv->argv = argv;
+}
+
+/* Read the configuration again, the way main() first did. */
+static int server_reload_read(struct memd_server *srv, struct memd_config *nc, char *err,
+                              size_t errlen)
+{
+	int rc;
+
+	if (srv->argv == NULL)
+		return config_load_file(nc, srv->cfg->config_path, err, errlen);
+	rc = config_load(nc, srv->argc, srv->argv, err, errlen);
+	if (rc == CONFIG_EXIT) {
+		config_free(nc);
+		snprintf(err, errlen, "the command line asks for no daemon");
+		return -EINVAL;
+	}
+	return rc;
+}
+
+/* [memd] settings only a restart can change: keep the running ones in nc
+ * (logged).  A changed socket_mode is applied to a socket we bound.  0 or
+ * -ENOMEM. */
+static int server_reload_fixed(struct memd_server *srv, struct memd_config *nc)
+{
+	const struct memd_config *oc = srv->cfg;
+
+	if (strcmp(nc->socket_path, oc->socket_path) != 0) {
+		char *keep = strdup(oc->socket_path);
+		if (keep == NULL)
+			return -ENOMEM;
+		log_warn("reload: socket %s -> %s needs a restart; still serving %s",
+		         oc->socket_path, nc->socket_path, srv->listen_path);
+		free(nc->socket_path);
+		nc->socket_path = keep;
+	}
+	if (strcmp(nc->shm_prefix, oc->shm_prefix) != 0) {
+		log_warn("reload: shm_prefix '%s' -> '%s' needs a restart; keeping '%s'",
+		         oc->shm_prefix, nc->shm_prefix, oc->shm_prefix);
+		memcpy(nc->shm_prefix, oc->shm_prefix, sizeof(nc->shm_prefix));
+	}
+	if (nc->socket_mode == oc->socket_mode)
+		return 0;
+	if (srv->activated) {
+		log_warn("reload: systemd owns the socket (SocketMode=); socket_mode ignored");
+		nc->socket_mode = oc->socket_mode;
+	} else if (chmod(oc->socket_path, (mode_t)nc->socket_mode) < 0) {
+		log_warn("reload: chmod %s: %s; keeping mode %04o", oc->socket_path,
+		         strerror(errno), (unsigned)oc->socket_mode);
+		nc->socket_mode = oc->socket_mode;
+	} else {
+		log_info("reload: socket mode %04o -> %04o", (unsigned)oc->socket_mode,
+		         (unsigned)nc->socket_mode);
+	}
+	return 0;
+}
+
+static bool access_list_same(const struct access_list *a, const struct access_list *b)
+{
+	return a->set == b->set && a->count == b->count &&
+	       memcmp(a->e, b->e, a->count * sizeof(a->e[0])) == 0;
+}
+
+/* Apply pc (from the new file; fixed up in place to what was applied) to
+ * the live pool p.  max_size may not fall below the bytes p's segments
+ * hold: then the old limit (and segment size) stay, and that is logged. */
+static void server_reload_pool(struct pool *p, struct memd_pool_config *pc)
+{
+	const struct memd_pool_config *old = &p->cfg;
+
+	if (pc->max_size < p->reserved) {
+		log_warn("reload: pool %s: max_size %" PRIu64 " is below the %" PRIu64
+		         " bytes the pool has in use; keeping max_size %" PRIu64,
+		         old->name, pc->max_size, p->reserved, old->max_size);
+		pc->max_size = old->max_size;
+		if (pc->segment_size > pc->max_size)
+			pc->segment_size = old->segment_size;
+	}
+	if (pc->max_size != old->max_size || pc->segment_size != old->segment_size ||
+	    pc->trim_threshold != old->trim_threshold || pc->client_quota != old->client_quota ||
+	    pc->uid_quota != old->uid_quota || !access_list_same(&pc->read, &old->read) ||
+	    !access_list_same(&pc->write, &old->write))
+		log_info("reload: pool %s: max_size %" PRIu64 ", segment_size %" PRIu64
+		         ", trim_threshold %" PRIu64 ", client_quota %" PRIu64
+		         ", uid_quota %" PRIu64 ", %u read / %u write entries",
+		         old->name, pc->max_size, pc->segment_size, pc->trim_threshold,
+		         pc->client_quota, pc->uid_quota, pc->read.count, pc->write.count);
+	p->cfg = *pc;
+}
+
+/* Create the pools new in nc; a pool that cannot be created is logged and
+ * dropped from nc, so nc lists what runs.  Pools missing from nc stay. */
+static void server_reload_pools(struct memd_server *srv, struct memd_config *nc)
+{
+	char err[256];
+	size_t i = 0;
+
+	while (i < nc->pool_count) {
+		struct memd_pool_config *pc = &nc->pools[i];
+		struct pool *p = pool_set_find(&srv->pools, pc->name);
+
+		if (p != NULL) {
+			server_reload_pool(p, pc);
+		} else if (pool_set_add(&srv->pools, pc, err, sizeof(err)) == 0) {
+			log_info("reload: pool %s added (%" PRIu64 " of up to %" PRIu64 " bytes)",
+			         pc->name, pc->segment_size, pc->max_size);
+		} else {
+			log_error("reload: %s; pool %s not added", err, pc->name);
+			memmove(pc, pc + 1, (nc->pool_count - i - 1) * sizeof(*pc));
+			nc->pool_count--;
+			continue;
+		}
+		i++;
+	}
+	for (i = 0; i < srv->pools.count; i++)
+		if (config_pool_find(nc, srv->pools.pools[i].cfg.name) == NULL)
+			log_warn("reload: pool %s is no longer in the configuration; it stays, "
+			         "unchanged, until memd restarts",
+			         srv->pools.pools[i].cfg.name);
+}
+
+int server_reload(struct memd_server *srv)
+{
+	struct memd_config *nc;
+	struct timespec now;
+	char err[512] = "";
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sdnotify_sendf(&srv->notify,
+	               "RELOADING=1\nMONOTONIC_USEC=%" PRIu64
+	               "\nSTATUS=Reloading the configuration",
+	               (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u);
+	nc = calloc(1, sizeof(*nc));
+	rc = nc == NULL ? -ENOMEM : server_reload_read(srv, nc, err, sizeof(err));
+	if (rc == 0)
+		rc = server_reload_fixed(srv, nc);
+	if (rc < 0) {
+		log_error("reload: %s; keeping the running configuration",
+		          err[0] != '\0' ? err : strerror(-rc));
+		goto out_ready;
+	}
+	server_reload_pools(srv, nc);
+	log_set_level(nc->log_level);
+	srv->pools.names.max = nc->max_names;
+	srv->cfg = nc; /* max_clients and admin are read from srv->cfg */
+	if (srv->cfg_owned != NULL) {
+		config_free(srv->cfg_owned);
+		free(srv->cfg_owned);
+	}
+	srv->cfg_owned = nc;
+	nc = NULL;
+	log_info("reload: done: %zu pool(s)%s%s", srv->pools.count,
+	         srv->cfg->config_path != NULL ? " from " : "",
+	         srv->cfg->config_path != NULL ? srv->cfg->config_path : "");
+
+out_ready:
+	if (nc != NULL) {
+		config_free(nc);
+		free(nc);
+	}
+	sdnotify_sendf(&srv->notify, "READY=1\nSTATUS=Serving %zu pool(s) on %s", srv->pools.count,
+	               srv->listen_path);
+	return rc;
+}
+
 static void server_signal_cb(uv_signal_t *h, int signum)
 {
 	struct memd_server *srv = h->data;
 
 	log_info("received %s", strsignal(signum));
-	server_stop(srv);
+	if (signum == SIGHUP && !srv->stopping)
+		server_reload(srv);
+	else if (signum != SIGHUP)
+		server_stop(srv);
 }
 
 static int server_signal_start(struct memd_server *srv, uv_signal_t *h, int signum)
@@ -229,6 +625,7 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 	srv->cfg = cfg;
 	srv->pid = getpid();
 	srv->next_session_id = 1;
+	srv->prefix_lock_fd = -1;
 	err[0] = '\0';
 	signal(SIGPIPE, SIG_IGN);
 	rc = uv_loop_init(&srv->loop);
@@ -237,28 +634,53 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 		return rc;
 	}
 	srv->loop.data = srv;
+	rc = sdnotify_init(&srv->notify);
+	if (rc < 0)
+		log_warn("$NOTIFY_SOCKET/$WATCHDOG_*: %s; not notifying", strerror(-rc));
+	rc = server_claim_prefix(srv, err, errlen);
+	if (rc < 0)
+		goto fail_close_notify;
+	rc = server_check_room(srv, err, errlen);
+	if (rc < 0)
+		goto fail_unlock_prefix;
 	rc = pool_set_create(&srv->pools, cfg, err, errlen);
 	if (rc < 0)
-		goto fail_close_loop;
+		goto fail_unlock_prefix;
 	rc = server_signal_start(srv, &srv->sigterm, SIGTERM);
 	if (rc < 0)
 		goto fail_destroy_pools;
 	rc = server_signal_start(srv, &srv->sigint, SIGINT);
 	if (rc < 0)
 		goto fail_close_sigterm;
-	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	rc = server_signal_start(srv, &srv->sighup, SIGHUP);
 	if (rc < 0)
 		goto fail_close_sigint;
+	rc = uv_timer_init(&srv->loop, &srv->watchdog);
+	if (rc < 0)
+		goto fail_close_sighup;
+	srv->watchdog.data = srv;
+	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	if (rc < 0)
+		goto fail_close_watchdog;
 	srv->listener.data = srv;
-	rc = server_listen(srv, err, errlen);
+	rc = server_open_listener(srv, err, errlen);
 	if (rc < 0)
 		goto fail_close_listener;
-	log_info("listening on %s (mode %04o), %zu pool(s), shm prefix '%s'", cfg->socket_path,
-	         (unsigned)cfg->socket_mode, srv->pools.count, cfg->shm_prefix);
+	if (srv->activated)
+		log_info("listening on %s (socket from systemd), %zu pool(s), shm prefix '%s'",
+		         srv->listen_path, srv->pools.count, cfg->shm_prefix);
+	else
+		log_info("listening on %s (mode %04o), %zu pool(s), shm prefix '%s'",
+		         srv->listen_path, (unsigned)cfg->socket_mode, srv->pools.count,
+		         cfg->shm_prefix);
 	return 0;
 
 fail_close_listener:
 	uv_close((uv_handle_t *)&srv->listener, NULL);
+fail_close_watchdog:
+	uv_close((uv_handle_t *)&srv->watchdog, NULL);
+fail_close_sighup:
+	uv_close((uv_handle_t *)&srv->sighup, NULL);
 fail_close_sigint:
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
 fail_close_sigterm:
@@ -266,7 +688,11 @@ fail_close_sigterm:
 	uv_run(&srv->loop, UV_RUN_DEFAULT); /* finish the closes */
 fail_destroy_pools:
 	pool_set_destroy(&srv->pools);
-fail_close_loop:
+fail_unlock_prefix:
+	shm_prefix_unlock(cfg->shm_prefix, srv->prefix_lock_fd);
+	srv->prefix_lock_fd = -1;
+fail_close_notify:
+	sdnotify_close(&srv->notify);
 	uv_loop_close(&srv->loop);
 	if (err[0] == '\0')
 		snprintf(err, errlen, "startup failed: %s", strerror(-rc));
@@ -275,7 +701,10 @@ fail_close_loop:
 
 int server_run(struct memd_server *srv)
 {
-	int rc = uv_run(&srv->loop, UV_RUN_DEFAULT);
+	int rc;
+
+	server_notify_ready(srv);
+	rc = uv_run(&srv->loop, UV_RUN_DEFAULT);
 
 	return rc < 0 ? rc : 0;
 }
@@ -283,19 +712,30 @@ int server_run(struct memd_server *srv)
 void server_stop(struct memd_server *srv)
 {
 	struct conn *c, *next;
+	int rc;
 
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
 	log_info("shutting down: closing %zu session(s)", srv->conn_count);
+	rc = sdnotify_sendf(&srv->notify,
+	                    "STOPPING=1\nSTATUS=Shutting down, closing %zu session(s)",
+	                    srv->conn_count);
+	if (rc < 0)
+		log_warn("stopping notification: %s", strerror(-rc));
+	uv_close((uv_handle_t *)&srv->watchdog, NULL);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	server_unlink_socket(srv);
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next; /* conn_close frees nothing synchronously */
 		conn_close(c);
 	}
-	uv_close((uv_handle_t *)&srv->sigterm, NULL);
-	uv_close((uv_handle_t *)&srv->sigint, NULL);
+	/* The signal handles stay installed (unreferenced, so uv_run can
+	 * return): a second SIGTERM during shutdown must not kill us with the
+	 * default action halfway through.  server_fini closes them. */
+	uv_unref((uv_handle_t *)&srv->sigterm);
+	uv_unref((uv_handle_t *)&srv->sigint);
+	uv_unref((uv_handle_t *)&srv->sighup);
 }
 
 static void server_walk_cb(uv_handle_t *h, void *arg)
@@ -311,6 +751,18 @@ int server_fini(struct memd_server *srv)
 
 	memd_assert(srv->conns == NULL);
 	pool_set_destroy(&srv->pools);
+	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	uv_close((uv_handle_t *)&srv->sigint, NULL);
+	uv_close((uv_handle_t *)&srv->sighup, NULL);
+	uv_run(&srv->loop, UV_RUN_DEFAULT); /* finish the closes */
+	shm_prefix_unlock(srv->cfg->shm_prefix, srv->prefix_lock_fd);
+	srv->prefix_lock_fd = -1;
+	if (srv->cfg_owned != NULL) {
+		config_free(srv->cfg_owned);
+		free(srv->cfg_owned);
+		srv->cfg_owned = NULL;
+	}
+	sdnotify_close(&srv->notify);
 	rc = uv_loop_close(&srv->loop);
 	if (rc < 0) {
 		uv_walk(&srv->loop, server_walk_cb, NULL);

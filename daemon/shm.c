@@ -30,18 +30,44 @@
  * be upgraded: mmap(PROT_WRITE, MAP_SHARED) of an O_RDONLY fd is EACCES,
  * and mprotect cannot add PROT_WRITE to it later.
  *
+ * Instance lock and stale segments: a daemon that died by SIGKILL (or a
+ * crash, or a power cut of a non-tmpfs /dev/shm) leaves its segments
+ * behind, and the next daemon with the same prefix would fail its O_EXCL
+ * creates.  To tell "left behind" from "in use by a live daemon", every
+ * daemon holds an exclusive OFD lock (fcntl F_OFD_SETLK) on the object
+ * "/<prefix>.lock" for its whole life; the kernel drops the lock when the
+ * process dies, however it dies.  A starting daemon that gets the lock
+ * knows no live daemon uses the prefix and removes the segment names that
+ * match the naming pattern exactly.  OFD locks (rather than flock) are
+ * used because F_OFD_GETLK can test somebody else's lock without taking
+ * it: the stale sweep probes the locks of longer prefixes that could also
+ * own a name, and must never make their starting daemon fail.  The lock
+ * object is unlinked at a clean shutdown while the lock is still held; a
+ * starter that opened the name just before checks after locking that the
+ * name still denotes the object it locked, and retries otherwise.
+ *
  * Ownership: the caller owns the fds and names; this file keeps nothing.
  */
 #include "shm.h"
 
 #include "debug.h"
+#include "log.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#define SHM_LOCK_TRIES 8 /* lock-then-verify rounds before giving up */
 
 /* posix_fallocate that retries EINTR and returns -errno. */
 static int reserve_range(int fd, uint64_t off, uint64_t len)
@@ -128,4 +154,183 @@ int shm_reserve(int fd, uint64_t off, uint64_t len)
 	if (len == 0)
 		return 0;
 	return reserve_range(fd, off, len);
+}
+
+/* "/<prefix>.lock" into buf.  0 or -ENAMETOOLONG. */
+static int lock_name(const char *prefix, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "/%s.lock", prefix);
+
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+/* An OFD write lock over the whole file, for F_OFD_SETLK / F_OFD_GETLK. */
+static struct flock whole_file_lock(void)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	return fl;
+}
+
+/* Does the name still denote the object behind fd?  1, 0, or -errno. */
+static int name_is_fd(const char *name, int fd)
+{
+	struct stat a, b;
+	int f = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+
+	if (f < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(f, &a) < 0 || fstat(fd, &b) < 0) {
+		int rc = -errno;
+		close(f);
+		return rc;
+	}
+	close(f);
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int shm_prefix_lock(const char *prefix, int *fd)
+{
+	char name[128];
+	struct flock fl;
+	int rc, f = -1;
+
+	rc = lock_name(prefix, name, sizeof(name));
+	if (rc < 0)
+		return rc;
+	for (int tries = 0; tries < SHM_LOCK_TRIES; tries++) {
+		f = shm_open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (f < 0)
+			return -errno;
+		fl = whole_file_lock();
+		if (fcntl(f, F_OFD_SETLK, &fl) < 0) {
+			rc = (errno == EAGAIN || errno == EACCES) ? -EBUSY : -errno;
+			goto fail_close;
+		}
+		rc = name_is_fd(name, f);
+		if (rc < 0)
+			goto fail_close;
+		if (rc == 1) {
+			*fd = f;
+			return 0;
+		}
+		close(f); /* unlinked by its previous holder meanwhile: again */
+	}
+	return -EBUSY;
+
+fail_close:
+	close(f);
+	return rc;
+}
+
+void shm_prefix_unlock(const char *prefix, int fd)
+{
+	char name[128];
+
+	if (fd < 0)
+		return;
+	if (lock_name(prefix, name, sizeof(name)) == 0)
+		shm_unlink(name);
+	close(fd);
+}
+
+/* Is the lock object of prefix (given as the first len bytes of s) held
+ * by a live process other than us? */
+static bool prefix_is_live(const char *s, size_t len)
+{
+	char name[320];
+	struct flock fl;
+	bool live;
+	int f;
+
+	if (snprintf(name, sizeof(name), "/%.*s.lock", (int)len, s) >= (int)sizeof(name))
+		return false;
+	f = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	if (f < 0)
+		return false;
+	fl = whole_file_lock();
+	live = fcntl(f, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	close(f);
+	return live;
+}
+
+static bool pool_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+/* Is name (a SHM_DIR entry, no leading '/') "<prefix>-<pool>-<id>" with
+ * id in 1..max_id, and no live longer prefix that could own it? */
+static bool stale_name_matches(const char *name, const char *prefix, uint32_t max_id)
+{
+	size_t plen = strlen(prefix), len = strlen(name);
+	const char *pool, *dash, *id;
+	unsigned long long v;
+	char *end;
+
+	if (len <= plen + 1 || strncmp(name, prefix, plen) != 0 || name[plen] != '-')
+		return false;
+	pool = name + plen + 1;
+	dash = strrchr(pool, '-');
+	if (dash == NULL || dash == pool || dash - pool > 63)
+		return false;
+	for (const char *c = pool; c < dash; c++)
+		if (!pool_char(*c))
+			return false;
+	id = dash + 1;
+	if (!isdigit((unsigned char)id[0]) || id[0] == '0')
+		return false;
+	errno = 0;
+	v = strtoull(id, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > max_id)
+		return false;
+	/* "<prefix>-a-b-1" is also "<prefix>-a"'s pool "b": leave it to a
+	 * live daemon with such a prefix. */
+	for (const char *c = pool; c < dash; c++)
+		if (*c == '-' && prefix_is_live(name, (size_t)(c - name)))
+			return false;
+	return true;
+}
+
+int shm_remove_stale(const char *prefix, uint32_t max_id)
+{
+	struct dirent *de;
+	struct stat st;
+	char name[NAME_MAX + 2];
+	int removed = 0;
+	DIR *d;
+
+	d = opendir(SHM_DIR);
+	if (d == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		if (!stale_name_matches(de->d_name, prefix, max_id))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		snprintf(name, sizeof(name), "/%s", de->d_name);
+		if (shm_unlink(name) < 0) {
+			log_warn("cannot remove stale segment %s: %s", name, strerror(errno));
+			continue;
+		}
+		log_info("removed stale segment %s (%" PRIu64 " bytes) left by a dead memd", name,
+		         (uint64_t)st.st_size);
+		removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+int shm_free_bytes(uint64_t *out)
+{
+	struct statvfs sv;
+
+	if (statvfs(SHM_DIR, &sv) < 0)
+		return -errno;
+	*out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return 0;
 }

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#define SHM_DIR "/dev/shm" /* where glibc's shm_open() keeps the objects */
+
 /* Create the shm object name ("/..."), O_EXCL, mode 0600, close-on-exec,
  * size bytes, every page reserved with posix_fallocate (so a full /dev/shm
  * fails here with -ENOSPC, never later with SIGBUS in a client).  0 with
@@ -36,5 +38,31 @@ int shm_punch(int fd, uint64_t off, uint64_t len);
 /* Reserve the pages of [off, off + len) again (posix_fallocate) after a
  * punch, so writes there cannot SIGBUS.  0, -ENOSPC, or -errno. */
 int shm_reserve(int fd, uint64_t off, uint64_t len);
+
+/* Take the instance lock of prefix: the shm object "/<prefix>.lock"
+ * (created mode 0600 if missing) with an exclusive open-file-description
+ * lock on it, held through *fd for the caller's lifetime.  While one
+ * process holds it, no other memd can claim the prefix, and segments named
+ * for the prefix belong to a live daemon.  0 with *fd set; -EBUSY (another
+ * live process holds it), or -errno. */
+int shm_prefix_lock(const char *prefix, int *fd);
+
+/* Release the lock taken by shm_prefix_lock(): unlink the lock object
+ * (while still holding the lock, so a successor never locks an unlinked
+ * object) and close fd.  fd < 0 is a no-op. */
+void shm_prefix_unlock(const char *prefix, int fd);
+
+/* With the prefix lock held: unlink every object in SHM_DIR whose name is
+ * exactly "<prefix>-<pool>-<id>" (pool: 1..63 of [A-Za-z0-9._-], id: a
+ * decimal 1..max_id without leading zeros), owned by our euid, and not
+ * claimable by a live daemon whose longer prefix would also match it
+ * ("<prefix>-a" owning "<prefix>-a-b-1").  Each removal is logged at info
+ * with its size.  The number removed, or -errno if SHM_DIR cannot be
+ * read. */
+int shm_remove_stale(const char *prefix, uint32_t max_id);
+
+/* Bytes an unprivileged process can still allocate in SHM_DIR (statvfs
+ * f_bavail * f_frsize) into *out.  0 or -errno. */
+int shm_free_bytes(uint64_t *out);
 
 #endif /* MEMD_SHM_H */

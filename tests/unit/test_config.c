@@ -82,8 +82,13 @@ Test(config, defaults_without_file_serve_one_default_pool)
 	cr_assert_eq(cfg.pools[0].segment_size, 4u << 20);
 	cr_assert_eq(cfg.pools[0].max_size, 1u << 30);
 	cr_assert_eq(cfg.pools[0].trim_threshold, 256u << 10);
-	cr_assert_eq(cfg.pools[0].mode, 0666);
-	cr_assert_eq(cfg.pools[0].owner, geteuid());
+	cr_assert_not(cfg.pools[0].read.set);
+	cr_assert_not(cfg.pools[0].write.set);
+	cr_assert_eq(cfg.pools[0].client_quota, 0);
+	cr_assert_eq(cfg.pools[0].uid_quota, 0);
+	cr_assert_eq(cfg.max_clients, 1024);
+	cr_assert_eq(cfg.max_names, 4096);
+	cr_assert_not(cfg.admin.set);
 	cr_assert_null(cfg.config_path);
 	config_free(&cfg);
 	config_free(&cfg); /* idempotent */
@@ -99,14 +104,18 @@ Test(config, every_key_accepts_a_valid_value)
 	                   "socket_mode = 0600\n"
 	                   "shm_prefix = my.memd_1-a\n"
 	                   "log_level = DEBUG\n"
+	                   "max_clients = 7\n"
+	                   "max_names = 0\n"
+	                   "admin = uid:5, group:root\n"
 	                   "\n"
 	                   "[pool video]\n"
 	                   "max_size = 2G\n"
 	                   "segment_size = 8m\n"
 	                   "trim_threshold = 1MiB\n"
-	                   "mode = 640\n"
-	                   "owner = 0\n"
-	                   "group = root\n"
+	                   "read = gid:100 *\n"
+	                   "write = user:root,uid:1000  group:root\n"
+	                   "client_quota = 64K\n"
+	                   "uid_quota = 1M\n"
 	                   "[pool audio]\n"
 	                   "max_size = 65536\n";
 
@@ -120,10 +129,26 @@ Test(config, every_key_accepts_a_valid_value)
 	cr_assert_eq(cfg.pools[0].max_size, 2ull << 30);
 	cr_assert_eq(cfg.pools[0].segment_size, 8u << 20);
 	cr_assert_eq(cfg.pools[0].trim_threshold, 1u << 20);
-	cr_assert_eq(cfg.pools[0].mode, 0640);
-	cr_assert_eq(cfg.pools[0].owner, 0);
-	cr_assert_eq(cfg.pools[0].group, 0);
-	cr_assert_eq(cfg.pools[0].line, 8);
+	cr_assert_eq(cfg.max_clients, 7);
+	cr_assert_eq(cfg.max_names, 0);
+	cr_assert(cfg.admin.set);
+	cr_assert_eq(cfg.admin.count, 2);
+	cr_assert_eq(cfg.admin.e[0].kind, ACCESS_UID);
+	cr_assert_eq(cfg.admin.e[0].id, 5);
+	cr_assert_eq(cfg.admin.e[1].kind, ACCESS_GID);
+	cr_assert_eq(cfg.admin.e[1].id, 0);
+	cr_assert_eq(cfg.pools[0].read.count, 2);
+	cr_assert_eq(cfg.pools[0].read.e[0].kind, ACCESS_GID);
+	cr_assert_eq(cfg.pools[0].read.e[0].id, 100);
+	cr_assert_eq(cfg.pools[0].read.e[1].kind, ACCESS_ANY);
+	cr_assert_eq(cfg.pools[0].write.count, 3);
+	cr_assert_eq(cfg.pools[0].write.e[0].kind, ACCESS_UID);
+	cr_assert_eq(cfg.pools[0].write.e[0].id, 0);
+	cr_assert_eq(cfg.pools[0].write.e[1].id, 1000);
+	cr_assert_eq(cfg.pools[0].write.e[2].kind, ACCESS_GID);
+	cr_assert_eq(cfg.pools[0].client_quota, 64u << 10);
+	cr_assert_eq(cfg.pools[0].uid_quota, 1u << 20);
+	cr_assert_eq(cfg.pools[0].line, 11);
 	cr_assert_str_eq(cfg.pools[1].name, "audio");
 	/* segment_size not given: the default, clipped to max_size. */
 	cr_assert_eq(cfg.pools[1].max_size, 65536);
@@ -254,10 +279,25 @@ Test(config, every_bad_value_is_refused)
 	expect_error("[pool p]\nsegment_size = 4Q\n", "[pool p] segment_size: invalid size");
 	expect_error("[pool p]\nsegment_size = 2048G\n", "[pool p] segment_size: larger than");
 	expect_error("[pool p]\ntrim_threshold = 0\n", "[pool p] trim_threshold: invalid size");
-	expect_error("[pool p]\nmode = 8\n", "[pool p] mode: invalid mode");
-	expect_error("[pool p]\nowner = no_such_user_memd\n", "[pool p] owner: unknown user");
-	expect_error("[pool p]\ngroup = no_such_group_memd\n", "[pool p] group: unknown group");
-	expect_error("[pool p]\nowner = -3\n", "[pool p] owner: unknown user");
+	expect_error("[pool p]\nmode = 0660\n", "[pool p] mode: unknown key");
+	expect_error("[pool p]\nowner = root\n", "[pool p] owner: unknown key");
+	expect_error("[pool p]\nread = user:no_such_user_memd\n",
+	             "[pool p] read: unknown user 'no_such_user_memd'");
+	expect_error("[pool p]\nwrite = group:no_such_group_memd\n",
+	             "[pool p] write: unknown group 'no_such_group_memd'");
+	expect_error("[pool p]\nread = uid:-3\n", "[pool p] read: bad entry 'uid:-3'");
+	expect_error("[pool p]\nread = uid:\n", "[pool p] read: bad entry 'uid:'");
+	expect_error("[pool p]\nread = alice\n", "[pool p] read: bad entry 'alice'");
+	expect_error("[pool p]\nwrite = pid:3\n", "[pool p] write: bad entry 'pid:3'");
+	expect_error(
+	        "[pool p]\nwrite = * * * * * * * * * * * * * * * * * * * * * * * * * * * * * * * * "
+	        "*\n",
+	        "[pool p] write: more than 32 entries");
+	expect_error("[pool p]\nclient_quota = 0\n", "[pool p] client_quota: invalid size");
+	expect_error("[pool p]\nuid_quota = lots\n", "[pool p] uid_quota: invalid size");
+	expect_error("[memd]\nmax_clients = -1\n", "[memd] max_clients: invalid count");
+	expect_error("[memd]\nmax_names = 4294967296\n", "[memd] max_names: invalid count");
+	expect_error("[memd]\nadmin = wheel\n", "[memd] admin: bad entry 'wheel'");
 }
 
 Test(config, max_size_below_segment_size_is_refused)

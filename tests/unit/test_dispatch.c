@@ -277,17 +277,27 @@ Test(dispatch, alloc_needs_a_pool_id_from_this_session)
 	stop();
 }
 
-Test(dispatch, shared_alloc_is_not_supported_yet)
+Test(dispatch, shared_alloc_gives_a_block_another_session_can_retain)
 {
 	struct memd_alloc_req req = {.pool_id = 1, .size = 64, .flags = MEMD_ALLOC_SHARED};
+	struct memd_alloc_rep arep;
+	struct memd_ref_req rr;
 	struct memd_hello_rep rep;
-	int fd;
+	int a, b;
 
 	start("1M", "1M");
-	fd = hello(MEMD_PROTO_VERSION, &rep);
-	open_pool(fd, "default");
-	cr_expect_eq(call(fd, MEMD_OP_ALLOC, &req, sizeof(req), NULL, 0), -EOPNOTSUPP);
-	close(fd);
+	a = hello(MEMD_PROTO_VERSION, &rep);
+	b = hello(MEMD_PROTO_VERSION, &rep);
+	open_pool(a, "default");
+	cr_assert_eq(call(a, MEMD_OP_ALLOC, &req, sizeof(req), &arep, sizeof(arep)), 0);
+	rr.ref = arep.ref;
+	cr_expect_eq(call(b, MEMD_OP_RETAIN, &rr, sizeof(rr), NULL, 0), 0);
+	cr_expect_eq(call(a, MEMD_OP_FREE, &rr, sizeof(rr), NULL, 0), 0);
+	cr_expect_eq(call(b, MEMD_OP_SIZE, &rr, sizeof(rr), NULL, 0), 0);
+	cr_expect_eq(call(b, MEMD_OP_FREE, &rr, sizeof(rr), NULL, 0), 0);
+	cr_expect_eq(call(b, MEMD_OP_SIZE, &rr, sizeof(rr), NULL, 0), -EINVAL);
+	close(a);
+	close(b);
 	stop();
 }
 
@@ -539,4 +549,234 @@ Test(dispatch, a_stale_socket_file_is_replaced_and_mode_applied)
 		free(srv2);
 	}
 	rmdir(dir);
+}
+
+Test(dispatch, alloc_batch_stops_at_the_client_quota_and_may_allocate_shared)
+{
+	struct memd_alloc_batch_req req = {.pool_id = 1, .size = 16384, .count = 8};
+	struct {
+		struct memd_alloc_batch_rep h;
+		uint64_t refs[8];
+	} rep;
+	struct memd_hello_rep hrep;
+	struct memd_ref_req rr;
+	int a, b;
+
+	start("4M", "1M");
+	/* No client is connected yet: the loop thread is idle. */
+	F.srv->pools.pools[0].cfg.client_quota = 65536;
+	a = hello(MEMD_PROTO_VERSION, &hrep);
+	b = hello(MEMD_PROTO_VERSION, &hrep);
+	open_pool(a, "default");
+	cr_assert_eq(call(a, MEMD_OP_ALLOC_BATCH, &req, sizeof(req), &rep, sizeof(rep)), 0);
+	cr_expect_eq(rep.h.count, 4, "4 x 16K fill a 64K quota");
+	cr_expect_eq(call(a, MEMD_OP_ALLOC_BATCH, &req, sizeof(req), &rep, sizeof(rep)), -EDQUOT);
+	rr.ref = rep.refs[0];
+	cr_expect_eq(call(b, MEMD_OP_RETAIN, &rr, sizeof(rr), NULL, 0), -EPERM, "private");
+	cr_assert_eq(call(a, MEMD_OP_FREE, &rr, sizeof(rr), NULL, 0), 0);
+	req.flags = MEMD_ALLOC_SHARED;
+	cr_assert_eq(call(a, MEMD_OP_ALLOC_BATCH, &req, sizeof(req), &rep, sizeof(rep)), 0);
+	cr_expect_eq(rep.h.count, 1, "room for one more");
+	rr.ref = rep.refs[0];
+	cr_expect_eq(call(b, MEMD_OP_RETAIN, &rr, sizeof(rr), NULL, 0), 0, "shared");
+	close(a);
+	close(b);
+	stop();
+}
+
+/* ---- sharing model ------------------------------------------------------
+ *
+ * Random SHARE/RETAIN/FREE/PUBLISH/LOOKUP/UNPUBLISH/ALLOC and client
+ * exits over three sessions, each reply compared with a simple model of
+ * DESIGN.md section 3: per-session hold counts and name bindings per
+ * block; a block lives while any count or name remains.  After every step
+ * one block's liveness is checked with SIZE. */
+
+#define MODEL_SESSIONS 3
+#define MODEL_BLOCKS   64
+#define MODEL_NAMES    4
+
+struct model_block {
+	uint64_t ref;                   /* 0: slot unused */
+	bool live;                      /* allocated and not yet freed */
+	bool shared;                    /* in the daemon's block table */
+	uint32_t holds[MODEL_SESSIONS]; /* holds of each session */
+	uint32_t names;                 /* names bound to it */
+};
+
+struct model {
+	int fd[MODEL_SESSIONS];             /* connection of each session */
+	struct model_block b[MODEL_BLOCKS]; /* blocks ever seen */
+	int name_of[MODEL_NAMES];           /* block index a name binds, -1 */
+	uint64_t rng;                       /* xorshift state */
+};
+
+static uint32_t model_rand(struct model *m, uint32_t n)
+{
+	m->rng ^= m->rng << 13;
+	m->rng ^= m->rng >> 7;
+	m->rng ^= m->rng << 17;
+	return (uint32_t)(m->rng % n);
+}
+
+static void model_settle(struct model_block *b)
+{
+	uint32_t sum = b->names;
+
+	for (int s = 0; s < MODEL_SESSIONS; s++)
+		sum += b->holds[s];
+	if (sum == 0) {
+		b->live = false;
+		b->shared = false;
+	}
+}
+
+static void model_name_req(struct memd_name_req *r, int k)
+{
+	memset(r, 0, sizeof(*r));
+	r->len = (uint32_t)snprintf(r->name, sizeof(r->name), "name %d", k);
+}
+
+static void model_alloc(struct model *m, int s)
+{
+	bool shared = model_rand(m, 2);
+	struct memd_alloc_req req = {.pool_id = 1,
+	                             .size = 16 + model_rand(m, 3) * 3000,
+	                             .flags = shared ? MEMD_ALLOC_SHARED : 0};
+	struct memd_alloc_rep rep;
+	int i, free_slot = -1;
+
+	cr_assert_eq(call(m->fd[s], MEMD_OP_ALLOC, &req, sizeof(req), &rep, sizeof(rep)), 0);
+	for (i = 0; i < MODEL_BLOCKS; i++) {
+		if (m->b[i].ref == rep.ref) {
+			cr_assert_not(m->b[i].live, "ref %#llx handed out twice",
+			              (unsigned long long)rep.ref);
+			break;
+		}
+		if (free_slot < 0 && (m->b[i].ref == 0 || !m->b[i].live))
+			free_slot = i;
+	}
+	if (i == MODEL_BLOCKS)
+		i = free_slot;
+	cr_assert_geq(i, 0, "model full");
+	m->b[i] = (struct model_block){.ref = rep.ref, .live = true, .shared = shared};
+	m->b[i].holds[s] = 1;
+}
+
+static void model_step(struct model *m)
+{
+	int s = (int)model_rand(m, MODEL_SESSIONS), k = (int)model_rand(m, MODEL_NAMES);
+	int bi = (int)model_rand(m, MODEL_BLOCKS);
+	struct model_block *b = &m->b[bi];
+	uint32_t op = model_rand(m, 20);
+	struct memd_publish_req pr;
+	struct memd_name_req nr;
+	struct memd_lookup_rep lr;
+	int32_t want, got;
+
+	if (op < 4 || b->ref == 0) {
+		model_alloc(m, s);
+		return;
+	}
+	if (op < 8) { /* FREE */
+		want = !b->live ? -EINVAL : b->holds[s] == 0 ? -EPERM : 0;
+		got = ref_op(m->fd[s], MEMD_OP_FREE, b->ref);
+		if (want == 0) {
+			b->holds[s]--;
+			model_settle(b);
+		}
+	} else if (op < 10) { /* SHARE */
+		want = !b->live ? -EINVAL : b->holds[s] == 0 ? -EPERM : 0;
+		got = ref_op(m->fd[s], MEMD_OP_SHARE, b->ref);
+		if (want == 0)
+			b->shared = true;
+	} else if (op < 13) { /* RETAIN */
+		want = !b->live ? -EINVAL : !b->shared ? -EPERM : 0;
+		got = ref_op(m->fd[s], MEMD_OP_RETAIN, b->ref);
+		if (want == 0)
+			b->holds[s]++;
+	} else if (op < 15) { /* PUBLISH */
+		memset(&pr, 0, sizeof(pr));
+		pr.ref = b->ref;
+		pr.len = (uint32_t)snprintf(pr.name, sizeof(pr.name), "name %d", k);
+		want = !b->live             ? -EINVAL
+		       : b->holds[s] == 0   ? -EPERM
+		       : m->name_of[k] >= 0 ? -EEXIST
+		                            : 0;
+		got = call(m->fd[s], MEMD_OP_PUBLISH, &pr, sizeof(pr), NULL, 0);
+		if (want == 0) {
+			b->shared = true;
+			b->names++;
+			m->name_of[k] = bi;
+		}
+	} else if (op < 17) { /* LOOKUP */
+		model_name_req(&nr, k);
+		want = m->name_of[k] < 0 ? -ENOENT : 0;
+		got = call(m->fd[s], MEMD_OP_LOOKUP, &nr, sizeof(nr), &lr, sizeof(lr));
+		if (want == 0 && got == 0) {
+			cr_assert_eq(lr.ref, m->b[m->name_of[k]].ref);
+			m->b[m->name_of[k]].holds[s]++;
+		}
+	} else if (op < 19) { /* UNPUBLISH */
+		model_name_req(&nr, k);
+		want = m->name_of[k] < 0 ? -ENOENT : 0;
+		got = call(m->fd[s], MEMD_OP_UNPUBLISH, &nr, sizeof(nr), NULL, 0);
+		if (want == 0) {
+			m->b[m->name_of[k]].names--;
+			model_settle(&m->b[m->name_of[k]]);
+			m->name_of[k] = -1;
+		}
+	} else { /* the client goes away: every hold of s drops */
+		struct memd_hello_rep hrep;
+		bool wait = false;
+
+		close(m->fd[s]);
+		for (int i = 0; i < MODEL_BLOCKS; i++) {
+			m->b[i].holds[s] = 0;
+			if (m->b[i].live) {
+				model_settle(&m->b[i]);
+				wait |= !m->b[i].live;
+			}
+		}
+		m->fd[s] = hello(MEMD_PROTO_VERSION, &hrep);
+		cr_assert_eq(open_pool(m->fd[s], "default"), 1);
+		/* Blocks that died with the client die when the daemon sees
+		 * its EOF: wait for that before going on. */
+		for (int i = 0; wait && i < MODEL_BLOCKS; i++)
+			for (int t = 0; m->b[i].ref && !m->b[i].live && t < 1000; t++) {
+				if (ref_op(m->fd[s], MEMD_OP_SIZE, m->b[i].ref) == -EINVAL)
+					break;
+				usleep(1000);
+			}
+		return;
+	}
+	cr_assert_eq(got, want, "op %u session %d block %d: got %d want %d", op, s, bi, got, want);
+}
+
+Test(dispatch, random_sharing_matches_the_hold_model, .timeout = 60)
+{
+	struct memd_hello_rep hrep;
+	struct model m;
+
+	memset(&m, 0, sizeof(m));
+	m.rng = 0x9e3779b97f4a7c15ull;
+	for (int k = 0; k < MODEL_NAMES; k++)
+		m.name_of[k] = -1;
+	start("16M", "1M");
+	for (int s = 0; s < MODEL_SESSIONS; s++) {
+		m.fd[s] = hello(MEMD_PROTO_VERSION, &hrep);
+		cr_assert_eq(open_pool(m.fd[s], "default"), 1);
+	}
+	for (int step = 0; step < 20000; step++) {
+		struct model_block *b = &m.b[model_rand(&m, MODEL_BLOCKS)];
+
+		model_step(&m);
+		if (b->ref != 0)
+			cr_assert_eq(ref_op(m.fd[0], MEMD_OP_SIZE, b->ref), b->live ? 0 : -EINVAL,
+			             "step %d: liveness of %#llx", step,
+			             (unsigned long long)b->ref);
+	}
+	for (int s = 0; s < MODEL_SESSIONS; s++)
+		close(m.fd[s]);
+	stop();
 }

@@ -495,22 +495,31 @@ Test(pool, readonly_fd_cannot_map_writable)
 	fx_close(&fx);
 }
 
-Test(pool, access_follows_mode_owner_group)
+Test(pool, access_follows_read_and_write_lists)
 {
+	const uint32_t rw = MEMD_ACCESS_READ | MEMD_ACCESS_WRITE;
 	struct fixture fx;
 	struct pool *p = fx_open(&fx, 64 * KiB, MiB, 256 * KiB);
+	char why[128];
 
 	p->self_uid = 999;
-	p->cfg.mode = 0640;
-	p->cfg.owner = 1000;
-	p->cfg.group = 100;
-	cr_assert_eq(pool_access(p, 1000, 5), MEMD_ACCESS_READ | MEMD_ACCESS_WRITE);
+	/* No lists: open to everybody. */
+	cr_assert_eq(pool_access(p, 2000, 200), rw);
+	cr_assert_eq(access_list_parse("uid:1000", &p->cfg.write, why, sizeof(why)), 0);
+	cr_assert_eq(access_list_parse("gid:100", &p->cfg.read, why, sizeof(why)), 0);
+	cr_assert_eq(pool_access(p, 1000, 5), rw);
 	cr_assert_eq(pool_access(p, 2000, 100), MEMD_ACCESS_READ);
 	cr_assert_eq(pool_access(p, 2000, 200), 0);
-	cr_assert_eq(pool_access(p, 0, 0), MEMD_ACCESS_READ | MEMD_ACCESS_WRITE);
-	cr_assert_eq(pool_access(p, 999, 7), MEMD_ACCESS_READ | MEMD_ACCESS_WRITE);
-	p->cfg.mode = 0666;
-	cr_assert_eq(pool_access(p, 2000, 200), MEMD_ACCESS_READ | MEMD_ACCESS_WRITE);
+	cr_assert_eq(pool_access(p, 0, 0), rw);   /* root */
+	cr_assert_eq(pool_access(p, 999, 7), rw); /* the daemon's own euid */
+	/* Only a write list: everybody else has nothing. */
+	p->cfg.read = (struct access_list){0};
+	cr_assert_eq(pool_access(p, 2000, 100), 0);
+	cr_assert_eq(access_list_parse("*", &p->cfg.read, why, sizeof(why)), 0);
+	cr_assert_eq(pool_access(p, 2000, 200), MEMD_ACCESS_READ);
+	/* An empty list that is set grants nothing either. */
+	cr_assert_eq(access_list_parse("", &p->cfg.read, why, sizeof(why)), 0);
+	cr_assert_eq(pool_access(p, 2000, 200), 0);
 	fx_close(&fx);
 }
 

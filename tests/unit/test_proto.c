@@ -23,8 +23,9 @@ static unsigned char frame_store[MEMD_FRAME_MAX + 16];
 static unsigned char *const body_buf = frame_store + 1;
 
 static const uint16_t all_ops[] = {
-        MEMD_OP_HELLO, MEMD_OP_POOL,       MEMD_OP_ALLOC, MEMD_OP_ALLOC_BATCH,
-        MEMD_OP_FREE,  MEMD_OP_FREE_BATCH, MEMD_OP_SIZE,  MEMD_OP_MAP,
+        MEMD_OP_HELLO,      MEMD_OP_POOL,   MEMD_OP_ALLOC,     MEMD_OP_ALLOC_BATCH, MEMD_OP_FREE,
+        MEMD_OP_FREE_BATCH, MEMD_OP_SIZE,   MEMD_OP_MAP,       MEMD_OP_SHARE,       MEMD_OP_RETAIN,
+        MEMD_OP_PUBLISH,    MEMD_OP_LOOKUP, MEMD_OP_UNPUBLISH,
 };
 #define N_OPS (sizeof(all_ops) / sizeof(all_ops[0]))
 
@@ -91,6 +92,22 @@ static size_t valid_req(uint16_t op)
 		struct memd_map_req r = {.seg_id = 1};
 		return put(&r, sizeof(r));
 	}
+	case MEMD_OP_SHARE:
+	case MEMD_OP_RETAIN: {
+		struct memd_ref_req r = {.ref = memd_ref_make(1, 4096)};
+		return put(&r, sizeof(r));
+	}
+	case MEMD_OP_PUBLISH: {
+		struct memd_publish_req r = {.ref = memd_ref_make(1, 4096), .len = 5};
+		memcpy(r.name, "frame", 5);
+		return put(&r, sizeof(r));
+	}
+	case MEMD_OP_LOOKUP:
+	case MEMD_OP_UNPUBLISH: {
+		struct memd_name_req r = {.len = 5};
+		memcpy(r.name, "frame", 5);
+		return put(&r, sizeof(r));
+	}
 	}
 	cr_assert_fail("no valid request for op %u", op);
 	return 0;
@@ -135,6 +152,15 @@ static size_t valid_rep(uint16_t op)
 	}
 	case MEMD_OP_MAP: {
 		struct memd_map_rep r = {.seg_id = 1, .access = MEMD_ACCESS_READ, .size = 1 << 20};
+		return put(&r, sizeof(r));
+	}
+	case MEMD_OP_SHARE:
+	case MEMD_OP_RETAIN:
+	case MEMD_OP_PUBLISH:
+	case MEMD_OP_UNPUBLISH:
+		return 0;
+	case MEMD_OP_LOOKUP: {
+		struct memd_lookup_rep r = {.ref = memd_ref_make(1, 64), .size = 112};
 		return put(&r, sizeof(r));
 	}
 	}
@@ -262,7 +288,7 @@ Test(proto_req, nonzero_status_in_a_request_is_refused)
 
 Test(proto_req, unknown_opcode_is_not_supported)
 {
-	const uint16_t bad[] = {0, MEMD_OP_MAX_, 15, 32, 0x7fff};
+	const uint16_t bad[] = {0, MEMD_OP_MAX_, 15, 31, MEMD_OP_STATS_END_, 0x7fff};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_expect_eq(req(bad[i], 8), -EOPNOTSUPP, "op %u", bad[i]);
@@ -753,4 +779,378 @@ Test(proto_names, every_opcode_has_a_name_and_unknown_ones_are_question_marks)
 	cr_assert_str_eq(proto_op_name(0xffff), "?");
 	for (size_t i = 0; i < N_OPS; i++)
 		cr_expect_str_neq(proto_op_name(all_ops[i]), "?");
+}
+
+/* ---- sharing and names (issue 4) -------------------------------------- */
+
+/* A LOOKUP (or UNPUBLISH) body with the given length field and name bytes
+ * (n bytes copied from name; the rest of the field zero). */
+static size_t name_req(uint16_t op, uint32_t len, const char *name, size_t n, uint32_t pad)
+{
+	struct memd_name_req r = {.len = len, .pad = pad};
+
+	(void)op;
+	memcpy(r.name, name, n);
+	return put(&r, sizeof(r));
+}
+
+/* A PUBLISH body. */
+static size_t publish_req(uint64_t ref, uint32_t len, const char *name, size_t n, uint32_t pad)
+{
+	struct memd_publish_req r = {.ref = ref, .len = len, .pad = pad};
+
+	memcpy(r.name, name, n);
+	return put(&r, sizeof(r));
+}
+
+static const uint16_t name_ops[] = {MEMD_OP_LOOKUP, MEMD_OP_UNPUBLISH};
+
+/* Validate a name body for op: LOOKUP/UNPUBLISH directly, PUBLISH with a
+ * valid ref. */
+static int name_check(uint16_t op, uint32_t len, const char *name, size_t n)
+{
+	size_t blen = op == MEMD_OP_PUBLISH ? publish_req(memd_ref_make(1, 0), len, name, n, 0)
+	                                    : name_req(op, len, name, n, 0);
+	return req(op, blen);
+}
+
+static const uint16_t all_name_ops[] = {MEMD_OP_PUBLISH, MEMD_OP_LOOKUP, MEMD_OP_UNPUBLISH};
+#define N_NAME_OPS (sizeof(all_name_ops) / sizeof(all_name_ops[0]))
+
+Test(proto_share, names_of_1_and_255_printable_bytes_are_accepted)
+{
+	char name[MEMD_NAME_MAX];
+
+	for (size_t i = 0; i < sizeof(name); i++)
+		name[i] = (char)(0x20 + i % 95); /* every printable byte, space to tilde */
+	for (size_t i = 0; i < N_NAME_OPS; i++) {
+		cr_expect_eq(name_check(all_name_ops[i], 1, "x", 1), 0);
+		cr_expect_eq(name_check(all_name_ops[i], MEMD_NAME_MAX, name, sizeof(name)), 0);
+		cr_expect_eq(name_check(all_name_ops[i], 1, " ", 1), 0);
+		cr_expect_eq(name_check(all_name_ops[i], 1, "~", 1), 0);
+	}
+}
+
+Test(proto_share, empty_name_is_refused)
+{
+	for (size_t i = 0; i < N_NAME_OPS; i++) {
+		cr_expect_eq(name_check(all_name_ops[i], 0, "", 0), -EINVAL);
+		/* length 0 even though bytes follow */
+		cr_expect_eq(name_check(all_name_ops[i], 0, "abc", 3), -EINVAL);
+	}
+}
+
+Test(proto_share, name_length_of_256_or_more_is_refused)
+{
+	char name[MEMD_NAME_MAX + 1];
+
+	memset(name, 'a', sizeof(name));
+	for (size_t i = 0; i < N_NAME_OPS; i++) {
+		cr_expect_eq(name_check(all_name_ops[i], 256, name, sizeof(name)), -EINVAL);
+		cr_expect_eq(name_check(all_name_ops[i], 256, name, MEMD_NAME_MAX), -EINVAL);
+		cr_expect_eq(name_check(all_name_ops[i], UINT32_MAX, name, MEMD_NAME_MAX), -EINVAL);
+	}
+}
+
+Test(proto_share, non_printable_bytes_in_a_name_are_refused)
+{
+	const char bad[] = {'\0', '\t', '\n', 0x1f, 0x7f, (char)0x80, (char)0xff};
+
+	for (size_t i = 0; i < N_NAME_OPS; i++) {
+		for (size_t j = 0; j < sizeof(bad); j++) {
+			char name[3] = {'a', bad[j], 'b'};
+			cr_expect_eq(name_check(all_name_ops[i], 3, name, 3), -EINVAL, "byte %#x",
+			             (unsigned char)bad[j]);
+		}
+	}
+}
+
+Test(proto_share, bytes_after_the_name_must_be_zero)
+{
+	for (size_t i = 0; i < N_NAME_OPS; i++) {
+		/* len says 3, a fourth byte follows: not canonical */
+		cr_expect_eq(name_check(all_name_ops[i], 3, "abcd", 4), -EINVAL);
+	}
+	/* even at the very end of the field */
+	{
+		struct memd_name_req r = {.len = 1};
+		r.name[0] = 'a';
+		r.name[MEMD_NAME_MAX] = 'z';
+		cr_expect_eq(req(MEMD_OP_LOOKUP, put(&r, sizeof(r))), -EINVAL);
+	}
+}
+
+Test(proto_share, nonzero_pad_is_refused)
+{
+	for (size_t i = 0; i < sizeof(name_ops) / sizeof(name_ops[0]); i++)
+		cr_expect_eq(req(name_ops[i], name_req(name_ops[i], 1, "a", 1, 1)), -EINVAL);
+	cr_expect_eq(req(MEMD_OP_PUBLISH, publish_req(memd_ref_make(1, 0), 1, "a", 1, 1)), -EINVAL);
+}
+
+Test(proto_share, publish_of_the_null_ref_is_refused)
+{
+	cr_expect_eq(req(MEMD_OP_PUBLISH, publish_req(0, 1, "a", 1, 0)), -EINVAL);
+}
+
+Test(proto_share, share_and_retain_take_exactly_a_ref)
+{
+	const uint16_t ops[] = {MEMD_OP_SHARE, MEMD_OP_RETAIN};
+
+	for (size_t i = 0; i < 2; i++) {
+		cr_expect_eq(req(ops[i], 8), 0);
+		cr_expect_eq(req(ops[i], 7), -EINVAL);
+		cr_expect_eq(req(ops[i], 16), -EINVAL);
+		cr_expect_eq(req(ops[i], 0), -EINVAL);
+	}
+}
+
+Test(proto_share, name_bodies_of_the_wrong_size_are_refused)
+{
+	size_t len = valid_req(MEMD_OP_LOOKUP);
+
+	cr_expect_eq(req(MEMD_OP_LOOKUP, 8), -EINVAL); /* just len and pad */
+	cr_expect_eq(req(MEMD_OP_LOOKUP, len - 1), -EINVAL);
+	cr_expect_eq(req(MEMD_OP_UNPUBLISH, 8 + 5), -EINVAL); /* a "length + bytes" body */
+	len = valid_req(MEMD_OP_PUBLISH);
+	cr_expect_eq(req(MEMD_OP_PUBLISH, sizeof(struct memd_name_req)), -EINVAL);
+	cr_expect_eq(req(MEMD_OP_PUBLISH, len + 8), -EINVAL);
+}
+
+Test(proto_share, lookup_reply_with_null_ref_or_size_zero_is_refused)
+{
+	struct memd_lookup_rep r = {.ref = 0, .size = 64};
+
+	cr_expect_eq(rep(MEMD_OP_LOOKUP, 0, put(&r, sizeof(r))), -EPROTO);
+	r.ref = memd_ref_make(1, 0);
+	r.size = 0;
+	cr_expect_eq(rep(MEMD_OP_LOOKUP, 0, put(&r, sizeof(r))), -EPROTO);
+	r.size = 64;
+	cr_expect_eq(rep(MEMD_OP_LOOKUP, 0, put(&r, sizeof(r))), 0);
+	cr_expect_eq(rep(MEMD_OP_LOOKUP, -ENOENT, put(&r, sizeof(r))), -EPROTO);
+	cr_expect_eq(rep(MEMD_OP_LOOKUP, -ENOENT, 0), 0);
+}
+
+Test(proto_share, proto_name_valid_matches_the_documented_rule)
+{
+	char field[MEMD_NAME_MAX + 1] = "hello world";
+
+	cr_expect(proto_name_valid(field, 11));
+	cr_expect_not(proto_name_valid(field, 10)); /* 'd' after the length */
+	cr_expect_not(proto_name_valid(field, 12)); /* NUL inside the length */
+	cr_expect_not(proto_name_valid(field, 0));
+	cr_expect_not(proto_name_valid(field, 256));
+}
+
+Test(proto_share, sharing_opcodes_have_names)
+{
+	cr_expect_str_eq(proto_op_name(MEMD_OP_SHARE), "SHARE");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_RETAIN), "RETAIN");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_PUBLISH | MEMD_OP_REPLY), "PUBLISH");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_LOOKUP), "LOOKUP");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_UNPUBLISH), "UNPUBLISH");
+}
+
+/* ---- stats (memctl, issue 5) ------------------------------------------- */
+
+static const uint16_t stats_ops[] = {
+        MEMD_OP_STATS_STATUS,  MEMD_OP_STATS_POOLS,  MEMD_OP_STATS_POOL,
+        MEMD_OP_STATS_CLIENTS, MEMD_OP_STATS_BLOCKS, MEMD_OP_STATS_NAMES,
+        MEMD_OP_STATS_MAP,     MEMD_OP_STATS_CHECK,  MEMD_OP_STATS_TRIM,
+};
+#define N_STATS_OPS (sizeof(stats_ops) / sizeof(stats_ops[0]))
+
+/* Validate a stats request body r for op. */
+static int stats_req(uint16_t op, struct memd_stats_req r)
+{
+	return req(op, put(&r, sizeof(r)));
+}
+
+/* The smallest valid request for op (POOL and MAP need a pool). */
+static struct memd_stats_req stats_req_min(uint16_t op)
+{
+	struct memd_stats_req r = {0};
+
+	if (op == MEMD_OP_STATS_POOL || op == MEMD_OP_STATS_MAP)
+		r.pool_id = 1;
+	return r;
+}
+
+Test(proto_stats, every_stats_opcode_accepts_its_minimal_request)
+{
+	for (size_t i = 0; i < N_STATS_OPS; i++)
+		cr_expect_eq(stats_req(stats_ops[i], stats_req_min(stats_ops[i])), 0, "op %s",
+		             proto_op_name(stats_ops[i]));
+}
+
+Test(proto_stats, request_of_the_wrong_length_is_refused)
+{
+	memset(body_buf, 0, 64);
+	for (size_t i = 0; i < N_STATS_OPS; i++) {
+		cr_expect_eq(req(stats_ops[i], 0), -EINVAL);
+		cr_expect_eq(req(stats_ops[i], sizeof(struct memd_stats_req) - 8), -EINVAL);
+		cr_expect_eq(req(stats_ops[i], sizeof(struct memd_stats_req) + 8), -EINVAL);
+	}
+}
+
+Test(proto_stats, nonzero_flags_or_pad_are_refused)
+{
+	for (size_t i = 0; i < N_STATS_OPS; i++) {
+		struct memd_stats_req r = stats_req_min(stats_ops[i]);
+
+		r.flags = 1;
+		cr_expect_eq(stats_req(stats_ops[i], r), -EINVAL);
+		r.flags = 0;
+		r.pad = 1;
+		cr_expect_eq(stats_req(stats_ops[i], r), -EINVAL);
+	}
+}
+
+Test(proto_stats, fields_an_opcode_does_not_use_must_be_zero)
+{
+	struct memd_stats_req r = {.cursor = 5};
+
+	cr_expect_eq(stats_req(MEMD_OP_STATS_STATUS, r), -EINVAL, "STATUS takes no cursor");
+	cr_expect_eq(stats_req(MEMD_OP_STATS_TRIM, r), -EINVAL, "TRIM takes no cursor");
+	cr_expect_eq(stats_req(MEMD_OP_STATS_BLOCKS, r), 0);
+	r = (struct memd_stats_req){.pid = 5};
+	cr_expect_eq(stats_req(MEMD_OP_STATS_CLIENTS, r), -EINVAL, "only BLOCKS filters by pid");
+	cr_expect_eq(stats_req(MEMD_OP_STATS_BLOCKS, r), 0);
+	r = (struct memd_stats_req){.pool_id = 2};
+	cr_expect_eq(stats_req(MEMD_OP_STATS_STATUS, r), -EINVAL);
+	cr_expect_eq(stats_req(MEMD_OP_STATS_NAMES, r), -EINVAL);
+	cr_expect_eq(stats_req(MEMD_OP_STATS_CHECK, r), 0);
+	cr_expect_eq(stats_req(MEMD_OP_STATS_TRIM, r), 0);
+	r = (struct memd_stats_req){0};
+	cr_expect_eq(stats_req(MEMD_OP_STATS_POOL, r), -EINVAL, "POOL needs a pool id");
+	cr_expect_eq(stats_req(MEMD_OP_STATS_MAP, r), -EINVAL, "MAP needs a pool id");
+}
+
+Test(proto_stats, stats_reply_opcode_sent_as_request_is_not_supported)
+{
+	for (size_t i = 0; i < N_STATS_OPS; i++) {
+		struct memd_stats_req r = stats_req_min(stats_ops[i]);
+
+		cr_expect_eq(req(stats_ops[i] | MEMD_OP_REPLY, put(&r, sizeof(r))), -EOPNOTSUPP);
+	}
+}
+
+Test(proto_stats, status_reply_needs_its_size_and_a_terminated_socket)
+{
+	struct memd_stats_status st = {.version = MEMD_PROTO_VERSION, .socket = "/run/memd/s"};
+
+	cr_expect_eq(rep(MEMD_OP_STATS_STATUS, 0, put(&st, sizeof(st))), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_STATUS, 0, sizeof(st) - 8), -EPROTO);
+	memset(st.socket, 'x', sizeof(st.socket));
+	cr_expect_eq(rep(MEMD_OP_STATS_STATUS, 0, put(&st, sizeof(st))), -EPROTO);
+}
+
+/* A page of count records of rec_size bytes in body_buf; its length. */
+static size_t stats_page(uint64_t next, uint32_t count, uint32_t rec_size)
+{
+	struct memd_stats_page p = {.next = next, .count = count, .rec_size = rec_size};
+
+	memset(body_buf, 0, sizeof(p) + (size_t)count * rec_size);
+	put(&p, sizeof(p));
+	return sizeof(p) + (size_t)count * rec_size;
+}
+
+Test(proto_stats, list_replies_are_pages_of_whole_records)
+{
+	const uint32_t blk = sizeof(struct memd_stats_block);
+	size_t len;
+
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, stats_page(0, 0, blk)), 0, "an empty list");
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, stats_page(99, 3, blk)), 0);
+	len = stats_page(0, 3, blk);
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, len - 8), -EPROTO, "a record cut short");
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, 8), -EPROTO, "no page head");
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, stats_page(0, 2, blk - 8)), -EPROTO,
+	             "records smaller than the struct");
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, stats_page(0, 2, blk + 4)), -EPROTO,
+	             "rec_size not a multiple of 8");
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, 0, stats_page(0, 2, blk + 16)), 0,
+	             "longer records (a newer daemon) are accepted");
+	cr_expect_eq(
+	        rep(MEMD_OP_STATS_CLIENTS, 0, stats_page(0, 1, sizeof(struct memd_stats_client))),
+	        0);
+	cr_expect_eq(rep(MEMD_OP_STATS_MAP, 0, stats_page(0, 1, sizeof(struct memd_stats_run))), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_NAMES, 0, stats_page(0, 1, sizeof(struct memd_stats_name))),
+	             0);
+	cr_expect_eq(rep(MEMD_OP_STATS_POOLS, 0, stats_page(0, 1, sizeof(struct memd_stats_pool))),
+	             0);
+}
+
+/* A POOL reply with classes and text_len bytes of text (copied from
+ * text, the rest zero) in body_buf; its length. */
+static size_t stats_pool_rep(uint32_t classes, const char *text, uint32_t text_len)
+{
+	struct memd_stats_pool_detail d = {.class_count = classes, .text_len = text_len};
+	size_t off = sizeof(d) + classes * sizeof(struct memd_stats_class);
+
+	strcpy(d.pool.name, "default");
+	memset(body_buf, 0, off + text_len);
+	put(&d, sizeof(d));
+	memcpy(body_buf + off, text, strnlen(text, text_len));
+	return off + text_len;
+}
+
+Test(proto_stats, pool_reply_carries_classes_and_a_padded_terminated_text)
+{
+	size_t len;
+
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, stats_pool_rep(72, "open\n", 8)), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, stats_pool_rep(0, "", 0)), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, stats_pool_rep(2, "12345678", 8)), -EPROTO,
+	             "text without its NUL");
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, stats_pool_rep(2, "ab", 6)), -EPROTO,
+	             "text not padded to 8");
+	len = stats_pool_rep(2, "ab", 8);
+	body_buf[len - 1] = 'x';
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, len), -EPROTO, "garbage after the NUL");
+	len = stats_pool_rep(2, "ab", 8);
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, len - 16), -EPROTO, "classes overrun the body");
+	len = stats_pool_rep(1, "", 0);
+	memset(body_buf, 'n', MEMD_POOL_NAME_MAX);
+	cr_expect_eq(rep(MEMD_OP_STATS_POOL, 0, len), -EPROTO, "unterminated pool name");
+}
+
+/* A CHECK reply in body_buf; its length. */
+static size_t stats_check_rep(uint32_t pools, uint32_t failed, const char *text, uint32_t len)
+{
+	struct memd_stats_check c = {.pools = pools, .failed = failed, .text_len = len};
+
+	memset(body_buf, 0, sizeof(c) + len);
+	put(&c, sizeof(c));
+	memcpy(body_buf + sizeof(c), text, strnlen(text, len));
+	return sizeof(c) + len;
+}
+
+Test(proto_stats, check_reply_has_text_exactly_when_something_failed)
+{
+	cr_expect_eq(rep(MEMD_OP_STATS_CHECK, 0, stats_check_rep(2, 0, "", 0)), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_CHECK, 0, stats_check_rep(2, 1, "pool a: x\n", 16)), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_CHECK, 0, stats_check_rep(2, 1, "", 0)), -EPROTO);
+	cr_expect_eq(rep(MEMD_OP_STATS_CHECK, 0, stats_check_rep(2, 0, "x\n", 8)), -EPROTO);
+	cr_expect_eq(rep(MEMD_OP_STATS_CHECK, 0, stats_check_rep(1, 2, "x\n", 8)), -EPROTO,
+	             "more failures than pools");
+}
+
+Test(proto_stats, trim_reply_has_its_size_and_errors_have_no_body)
+{
+	struct memd_stats_trim t = {.punched = 4096, .pools = 1};
+
+	cr_expect_eq(rep(MEMD_OP_STATS_TRIM, 0, put(&t, sizeof(t))), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_TRIM, 0, 8), -EPROTO);
+	cr_expect_eq(rep(MEMD_OP_STATS_TRIM, -EPERM, 0), 0);
+	cr_expect_eq(rep(MEMD_OP_STATS_TRIM, -EPERM, sizeof(t)), -EPROTO);
+	cr_expect_eq(rep(MEMD_OP_STATS_BLOCKS, -ENOENT, 0), 0);
+}
+
+Test(proto_stats, stats_opcodes_have_names)
+{
+	cr_expect_str_eq(proto_op_name(MEMD_OP_STATS_STATUS), "STATS_STATUS");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_STATS_TRIM | MEMD_OP_REPLY), "STATS_TRIM");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_STATS_END_), "?");
+	for (size_t i = 0; i < N_STATS_OPS; i++)
+		cr_expect_str_neq(proto_op_name(stats_ops[i]), "?");
 }
