@@ -38,6 +38,7 @@
  * state between calls: no globals, no getopt (its optind is global).
  */
 #include "config.h"
+#include "config_int.h"
 
 #include "debug.h"
 #include "heap.h"
@@ -57,44 +58,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#ifndef MEMD_VERSION
-#define MEMD_VERSION "0.1.0"
-#endif
-
 #define CONFIG_SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* Where a key lives. */
-enum opt_section {
-	SEC_MEMD, /* [memd]; field in struct memd_config */
-	SEC_POOL, /* [pool NAME]; field in struct memd_pool_config */
-};
-
-/* How a value parses. */
-enum opt_kind {
-	KIND_PATH,      /* socket path: malloc'd char * */
-	KIND_MODE,      /* octal permission bits 0..0777: uint32_t */
-	KIND_PREFIX,    /* shm prefix: char[CONFIG_SHM_PREFIX_MAX + 1] */
-	KIND_LOG_LEVEL, /* error|warn|info|debug: enum log_level */
-	KIND_SIZE,      /* bytes with K/M/G: uint64_t */
-	KIND_USER,      /* user name or uid: uid_t */
-	KIND_GROUP,     /* group name or gid: gid_t */
-	KIND_ACCESS,    /* access list (access.h): struct access_list */
-	KIND_COUNT,     /* decimal count 0..UINT32_MAX: uint32_t */
-};
-
-/* One setting. */
-struct opt_def {
-	const char *key;      /* INI key */
-	const char *flag;     /* CLI long flag, or NULL */
-	const char *env;      /* environment variable, or NULL */
-	enum opt_section sec; /* section the key belongs to */
-	enum opt_kind kind;   /* value syntax */
-	size_t off;           /* offset of the field in its struct */
-	const char *metavar;  /* --help's name for the value */
-	const char *help;     /* one line for --help */
-};
-
-static const struct opt_def opt_table[] = {
+const struct opt_def opt_table[] = {
         {"socket", "--socket", "MEMD_SOCKET", SEC_MEMD, KIND_PATH,
          offsetof(struct memd_config, socket_path), "PATH", "listening socket path"},
         {"socket_mode", "--socket-mode", NULL, SEC_MEMD, KIND_MODE,
@@ -125,7 +91,7 @@ static const struct opt_def opt_table[] = {
          NULL},
 };
 
-#define OPT_COUNT (sizeof(opt_table) / sizeof(opt_table[0]))
+_Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) == OPT_COUNT, "OPT_COUNT");
 
 /* State of one file parse. */
 struct file_parse {
@@ -360,8 +326,7 @@ static int apply_size(uint64_t *field, const char *value, char *why, size_t whyl
 
 /* Parse value as o says and store it into the struct at base.  0, or
  * -EINVAL/-ENOMEM with the reason in why. */
-static int opt_apply(const struct opt_def *o, void *base, const char *value, char *why,
-                     size_t whylen)
+int opt_apply(const struct opt_def *o, void *base, const char *value, char *why, size_t whylen)
 {
 	char *field = (char *)base + o->off;
 	int lvl;
@@ -731,199 +696,6 @@ int config_load_file(struct memd_config *cfg, const char *path, char *err, size_
 fail_free:
 	if (rc == -ENOMEM && errlen > 0 && err[0] == '\0')
 		snprintf(err, errlen, "out of memory");
-	config_free(cfg);
-	return rc;
-}
-
-void config_usage(const char *argv0, FILE *f)
-{
-	fprintf(f, "usage: %s [options]\n\n", argv0);
-	fprintf(f, "  %-22s %s\n", "--config FILE", "INI configuration file ($MEMD_CONFIG)");
-	for (size_t i = 0; i < OPT_COUNT; i++) {
-		char left[64];
-		const struct opt_def *o = &opt_table[i];
-		if (o->flag == NULL)
-			continue;
-		snprintf(left, sizeof(left), "%s %s", o->flag, o->metavar);
-		fprintf(f, "  %-22s %s", left, o->help);
-		if (o->env != NULL)
-			fprintf(f, " ($%s)", o->env);
-		fputc('\n', f);
-	}
-	fprintf(f, "  %-22s %s\n", "-h, --help", "print this help and exit");
-	fprintf(f, "  %-22s %s\n", "-V, --version", "print the version and exit");
-	fprintf(f, "  %-22s %s\n", "--check-config FILE",
-	        "check FILE, print one line, exit 0 (or 64 on error)");
-	fprintf(f, "\nPrecedence: flag > environment > file > default.  Default socket %s.\n",
-	        CONFIG_DEFAULT_SOCKET);
-}
-
-/* A scanned CLI: values are argv strings, applied after the file. */
-struct cli {
-	const char *config;           /* --config value, or NULL */
-	const char *value[OPT_COUNT]; /* flag values by option index, or NULL */
-	bool help;                    /* --help seen */
-	bool version;                 /* --version seen */
-	const char *check;            /* --check-config value, or NULL */
-};
-
-/* Does arg name flag, as "--flag" (value in the next argv: *inline_val
- * NULL) or "--flag=value" (*inline_val points at value)? */
-static bool flag_match(const char *arg, const char *flag, const char **inline_val)
-{
-	size_t n = strlen(flag);
-
-	if (strncmp(arg, flag, n) != 0)
-		return false;
-	if (arg[n] == '\0') {
-		*inline_val = NULL;
-		return true;
-	}
-	if (arg[n] == '=') {
-		*inline_val = arg + n + 1;
-		return true;
-	}
-	return false;
-}
-
-/* Which flag arg is: an opt_table index, OPT_COUNT for --config, -1. */
-static int cli_which(const char *arg, const char **inline_val)
-{
-	if (flag_match(arg, "--config", inline_val))
-		return (int)OPT_COUNT;
-	for (size_t i = 0; i < OPT_COUNT; i++)
-		if (opt_table[i].flag != NULL && flag_match(arg, opt_table[i].flag, inline_val))
-			return (int)i;
-	return -1;
-}
-
-static int cli_scan(struct cli *cli, int argc, char **argv, char *err, size_t errlen)
-{
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL;
-		int which;
-
-		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-			cli->help = true;
-			continue;
-		}
-		if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
-			cli->version = true;
-			continue;
-		}
-		if (flag_match(arg, "--check-config", &val)) {
-			if (val == NULL && i + 1 >= argc) {
-				snprintf(err, errlen, "%s: missing value", arg);
-				return -EINVAL;
-			}
-			cli->check = val != NULL ? val : argv[++i];
-			continue;
-		}
-		which = cli_which(arg, &val);
-		if (which < 0) {
-			snprintf(err, errlen, "%s: unknown %s (try --help)", arg,
-			         arg[0] == '-' ? "option" : "argument");
-			return -EINVAL;
-		}
-		if (val == NULL) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "%s: missing value", arg);
-				return -EINVAL;
-			}
-			val = argv[++i];
-		}
-		if (which == (int)OPT_COUNT)
-			cli->config = val;
-		else
-			cli->value[which] = val;
-	}
-	return 0;
-}
-
-/* Apply one [memd]-level value from the environment or the CLI. */
-static int apply_top(struct memd_config *cfg, size_t i, const char *value, const char *where,
-                     char *err, size_t errlen)
-{
-	char why[200];
-	int rc = opt_apply(&opt_table[i], cfg, value, why, sizeof(why));
-
-	if (rc < 0)
-		snprintf(err, errlen, "%s: %s", where, why);
-	return rc;
-}
-
-static int apply_env_and_cli(struct memd_config *cfg, const struct cli *cli, char *err,
-                             size_t errlen)
-{
-	char where[64];
-	int rc;
-
-	for (size_t i = 0; i < OPT_COUNT; i++) {
-		const char *v = opt_table[i].env != NULL ? getenv(opt_table[i].env) : NULL;
-		if (v == NULL)
-			continue;
-		snprintf(where, sizeof(where), "$%s", opt_table[i].env);
-		rc = apply_top(cfg, i, v, where, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	for (size_t i = 0; i < OPT_COUNT; i++) {
-		if (cli->value[i] == NULL)
-			continue;
-		rc = apply_top(cfg, i, cli->value[i], opt_table[i].flag, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* --check-config: parse path alone (no environment, no other flags) and
- * print one line.  CONFIG_EXIT when it is valid, else the load's error. */
-static int check_file(const char *path, char *err, size_t errlen)
-{
-	struct memd_config tmp;
-	int rc = config_load_file(&tmp, path, err, errlen);
-
-	if (rc < 0)
-		return rc;
-	printf("%s: OK (%zu pool%s)\n", path, tmp.pool_count, tmp.pool_count == 1 ? "" : "s");
-	config_free(&tmp);
-	return CONFIG_EXIT;
-}
-
-int config_load(struct memd_config *cfg, int argc, char **argv, char *err, size_t errlen)
-{
-	struct cli cli = {0};
-	const char *path;
-	int rc;
-
-	memset(cfg, 0, sizeof(*cfg));
-	if (errlen > 0)
-		err[0] = '\0';
-	rc = cli_scan(&cli, argc, argv, err, errlen);
-	if (rc < 0)
-		return rc;
-	if (cli.help || cli.version) {
-		if (cli.help)
-			config_usage(argc > 0 ? argv[0] : "memd", stdout);
-		else
-			printf("memd %s\n", MEMD_VERSION);
-		return CONFIG_EXIT;
-	}
-	if (cli.check != NULL)
-		return check_file(cli.check, err, errlen);
-	path = cli.config != NULL ? cli.config : getenv("MEMD_CONFIG");
-	if (path != NULL && path[0] == '\0')
-		path = NULL;
-	rc = config_load_file(cfg, path, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = apply_env_and_cli(cfg, &cli, err, errlen);
-	if (rc < 0)
-		goto fail_free;
-	return 0;
-
-fail_free:
 	config_free(cfg);
 	return rc;
 }
