@@ -403,7 +403,7 @@ static int dispatch_unpublish(struct conn *c, const struct memd_hdr *h, const vo
 	return conn_reply(c, h, 0, NULL, 0);
 }
 
-/* Handlers by opcode; NULL: not implemented (-EOPNOTSUPP).  HELLO is
+/* Handlers by opcode; NULL: no such opcode (-EOPNOTSUPP).  HELLO is
  * handled before the table is consulted. */
 static const dispatch_fn dispatch_table[MEMD_OP_TABLE_SIZE] = {
         [MEMD_OP_POOL] = dispatch_pool,
