@@ -1,11 +1,9 @@
 /*
  * blocks.c - the shared-block table: ref -> holders and names.
  *
- * What it does: keeps one entry per shared block (blocks.h) in a hash
- * table of entry pointers with linear probing and backward-shift deletion,
- * the scheme of holds.c (no tombstones, load at most 3/4, splitmix64 mix of
- * the reference).  Entries are malloc'd one by one so their addresses stay
- * put while the table grows.
+ * What it does: keeps one entry per shared block (blocks.h) in a pointer
+ * table (ptable.h) keyed by the reference.  Entries are malloc'd one by one
+ * so their addresses stay put while the table grows.
  *
  * Invariants:
  *  - every entry names a live block of entry->pool;
@@ -27,24 +25,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCKS_MIN_CAP 16
-
-/* splitmix64's finalizer. */
-static inline uint64_t blocks_hash(uint64_t x)
+static uint64_t blocks_entry_hash(const void *ent)
 {
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
+	return ptable_mix64(((const struct shared_block *)ent)->ref);
+}
+
+static bool blocks_match(const void *ent, const void *key)
+{
+	return ((const struct shared_block *)ent)->ref == *(const uint64_t *)key;
 }
 
 void blocks_init(struct blocks *t)
 {
-	t->slots = NULL;
-	t->cap = 0;
-	t->count = 0;
+	ptable_init(&t->tab, blocks_entry_hash);
 }
 
 static void blocks_entry_free(struct shared_block *b)
@@ -55,65 +48,17 @@ static void blocks_entry_free(struct shared_block *b)
 
 void blocks_fini(struct blocks *t)
 {
-	for (size_t i = 0; i < t->cap; i++)
-		if (t->slots[i] != NULL)
-			blocks_entry_free(t->slots[i]);
-	free(t->slots);
-	blocks_init(t);
-}
-
-/* Place b (known absent) without growing. */
-static void blocks_place(struct shared_block **slots, size_t cap, struct shared_block *b)
-{
-	size_t mask = cap - 1;
-	size_t i = (size_t)blocks_hash(b->ref) & mask;
-
-	while (slots[i] != NULL)
-		i = (i + 1) & mask;
-	slots[i] = b;
-}
-
-/* Make room for one more entry.  0, -ENOMEM (t unchanged). */
-static int blocks_grow(struct blocks *t)
-{
-	size_t cap = t->cap ? t->cap : BLOCKS_MIN_CAP;
-	struct shared_block **slots;
-
-	while (t->count + 1 > cap / 4 * 3)
-		cap *= 2;
-	if (cap == t->cap)
-		return 0;
-	slots = calloc(cap, sizeof(*slots));
-	if (slots == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->cap; i++)
-		if (t->slots[i] != NULL)
-			blocks_place(slots, cap, t->slots[i]);
-	free(t->slots);
-	t->slots = slots;
-	t->cap = cap;
-	return 0;
-}
-
-/* Slot of ref, or SIZE_MAX. */
-static size_t blocks_slot(const struct blocks *t, uint64_t ref)
-{
-	size_t mask, i;
-
-	if (t->cap == 0 || ref == 0)
-		return SIZE_MAX;
-	mask = t->cap - 1;
-	for (i = (size_t)blocks_hash(ref) & mask; t->slots[i] != NULL; i = (i + 1) & mask)
-		if (t->slots[i]->ref == ref)
-			return i;
-	return SIZE_MAX;
+	for (size_t i = 0; i < t->tab.cap; i++)
+		if (t->tab.slots[i] != NULL)
+			blocks_entry_free(t->tab.slots[i]);
+	ptable_fini(&t->tab);
 }
 
 struct shared_block *blocks_find(const struct blocks *t, uint64_t ref)
 {
-	size_t i = blocks_slot(t, ref);
-
-	return i == SIZE_MAX ? NULL : t->slots[i];
+	if (ref == 0)
+		return NULL;
+	return ptable_find(&t->tab, ptable_mix64(ref), blocks_match, &ref);
 }
 
 int blocks_add(struct blocks *t, uint64_t ref, uint64_t size, struct pool *pool,
@@ -127,7 +72,7 @@ int blocks_add(struct blocks *t, uint64_t ref, uint64_t size, struct pool *pool,
 		*out = b;
 		return -EEXIST;
 	}
-	err = blocks_grow(t);
+	err = ptable_reserve(&t->tab);
 	if (err < 0)
 		return err;
 	b = calloc(1, sizeof(*b));
@@ -136,36 +81,14 @@ int blocks_add(struct blocks *t, uint64_t ref, uint64_t size, struct pool *pool,
 	b->ref = ref;
 	b->size = size;
 	b->pool = pool;
-	blocks_place(t->slots, t->cap, b);
-	t->count++;
+	ptable_insert(&t->tab, b);
 	*out = b;
 	return 0;
 }
 
-/* Is home slot k outside the cyclic interval (hole, j]? (holds.c) */
-static inline bool blocks_may_shift(size_t k, size_t hole, size_t j)
-{
-	if (hole <= j)
-		return k <= hole || k > j;
-	return k <= hole && k > j;
-}
-
 void blocks_remove(struct blocks *t, struct shared_block *b)
 {
-	size_t hole = blocks_slot(t, b->ref), mask, j, k;
-
-	memd_assert(hole != SIZE_MAX && t->slots[hole] == b);
-	mask = t->cap - 1;
-	t->slots[hole] = NULL;
-	t->count--;
-	for (j = (hole + 1) & mask; t->slots[j] != NULL; j = (j + 1) & mask) {
-		k = (size_t)blocks_hash(t->slots[j]->ref) & mask;
-		if (blocks_may_shift(k, hole, j)) {
-			t->slots[hole] = t->slots[j];
-			t->slots[j] = NULL;
-			hole = j;
-		}
-	}
+	ptable_remove(&t->tab, b);
 	blocks_entry_free(b);
 }
 
@@ -233,13 +156,10 @@ int block_holder_drop(struct shared_block *b, const struct session *s, bool all)
 
 bool blocks_next(const struct blocks *t, size_t *cursor, struct shared_block **b)
 {
-	for (size_t i = *cursor; i < t->cap; i++) {
-		if (t->slots[i] != NULL) {
-			*b = t->slots[i];
-			*cursor = i + 1;
-			return true;
-		}
-	}
-	*cursor = t->cap;
-	return false;
+	void *ent;
+
+	if (!ptable_next(&t->tab, cursor, &ent))
+		return false;
+	*b = ent;
+	return true;
 }

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ptable.h"
+
 struct pool;
 struct session;
 
@@ -49,9 +51,7 @@ struct shared_block {
 
 /* The table: open addressing over entry pointers, keyed by ref. */
 struct blocks {
-	struct shared_block **slots; /* cap slots; NULL = empty; NULL until first add */
-	size_t cap;                  /* 0 or a power of two >= 16 */
-	size_t count;                /* entries */
+	struct ptable tab; /* the entries, keyed by ref (ptable.h) */
 };
 
 /* Make t empty.  Allocates nothing. */

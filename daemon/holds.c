@@ -27,18 +27,13 @@
 #include <stdlib.h>
 
 #include "debug.h"
+#include "ptable.h"
 
 #define HOLDS_MIN_CAP 16
 
-/* splitmix64's finalizer: a bijective, well-avalanching 64-bit mix. */
 static inline uint64_t holds_hash(uint64_t x)
 {
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
+	return ptable_mix64(x);
 }
 
 void holds_init(struct holds *h)
@@ -129,15 +124,6 @@ int holds_insert(struct holds *h, uint64_t ref)
 	return 0;
 }
 
-/* Is home slot k outside the cyclic interval (hole, j]?  Then the member
- * at j may move back into the hole without leaving its probe run. */
-static inline bool holds_may_shift(size_t k, size_t hole, size_t j)
-{
-	if (hole <= j)
-		return k <= hole || k > j;
-	return k <= hole && k > j;
-}
-
 int holds_remove(struct holds *h, uint64_t ref)
 {
 	size_t mask, hole, j, k;
@@ -150,7 +136,7 @@ int holds_remove(struct holds *h, uint64_t ref)
 	h->count--;
 	for (j = (hole + 1) & mask; h->slots[j] != 0; j = (j + 1) & mask) {
 		k = (size_t)holds_hash(h->slots[j]) & mask;
-		if (holds_may_shift(k, hole, j)) {
+		if (ptable_may_shift(k, hole, j)) {
 			h->slots[hole] = h->slots[j];
 			h->slots[j] = 0;
 			hole = j;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "ptable.h"
 
 /* One published name. */
 struct name_entry {
@@ -25,12 +26,10 @@ struct name_entry {
 	char name[MEMD_NAME_MAX + 1]; /* the name, NUL-terminated */
 };
 
-/* The table: open addressing over entry pointers, keyed by name. */
+/* The table: entry pointers keyed by name (ptable.h). */
 struct names {
-	struct name_entry **slots; /* cap slots; NULL = empty */
-	size_t cap;                /* 0 or a power of two >= 16 */
-	size_t count;              /* entries */
-	uint32_t max;              /* entries allowed ([memd] max_names) */
+	struct ptable tab; /* the entries */
+	uint32_t max;      /* entries allowed ([memd] max_names) */
 };
 
 /* Make t empty, allowing max entries.  Allocates nothing. */

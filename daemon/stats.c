@@ -364,7 +364,7 @@ int stats_status(struct conn *c, const struct memd_hdr *h, const void *body, siz
 	st.flags = MEMD_STATUS_SHARING;
 	if (access_is_admin(srv->cfg, c->session.uid, c->session.gid))
 		st.flags |= MEMD_STATUS_ADMIN;
-	st.names = srv->pools.names.count;
+	st.names = srv->pools.names.tab.count;
 	st.start_ns = stats_proc_start_ns(getpid());
 	st.now_ns = stats_clock_ns(CLOCK_REALTIME);
 	st.pools = (uint32_t)srv->pools.count;

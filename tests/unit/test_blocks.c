@@ -26,7 +26,7 @@ Test(blocks, entries_survive_growth_and_deletion_in_any_order)
 		cr_assert_eq(blocks_add(&t, memd_ref_make(1 + i % 7, (uint64_t)i * 16), i,
 		                        FAKE_POOL, &b),
 		             0);
-	cr_assert_eq(t.count, 5000);
+	cr_assert_eq(t.tab.count, 5000);
 	cr_assert_eq(blocks_add(&t, memd_ref_make(1 + 3 % 7, 3 * 16), 3, FAKE_POOL, &b), -EEXIST);
 	cr_assert_eq(b->size, 3);
 	for (uint32_t i = 1; i <= 5000; i += 2)
