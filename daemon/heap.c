@@ -53,6 +53,7 @@
 
 #include "debug.h"
 #include "ref.h"
+#include "sizeclass.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -112,15 +113,15 @@ const struct heap_class *heap_classes(void)
 	return class_table;
 }
 
-/* Size class of a small request (1..HEAP_SMALL_MAX bytes). */
+/* Size class of a small request (1..HEAP_SMALL_MAX bytes): the rule
+ * common/sizeclass.h shares with the client cache. */
 static inline uint32_t size_class(uint64_t size)
 {
-	if (size <= 256)
-		return (uint32_t)((size + 15) >> 4) - 1;
-	uint32_t v = (uint32_t)(size - 1);
-	uint32_t k = 31u - (uint32_t)__builtin_clz(v);
-	return 16 + (k - 8) * 8 + ((v >> (k - 3)) & 7);
+	return memd_size_class(size);
 }
+
+_Static_assert(HEAP_CLASS_COUNT == MEMD_CLASS_COUNT, "heap and client agree on the classes");
+_Static_assert(HEAP_SMALL_MAX == MEMD_SMALL_MAX, "heap and client agree on the small limit");
 
 unsigned heap_class_count(void)
 {

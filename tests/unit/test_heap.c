@@ -8,6 +8,7 @@
 
 #include "heap.h"
 #include "heap_int.h"
+#include "sizeclass.h"
 #include "ref.h"
 
 #include <errno.h>
@@ -510,6 +511,23 @@ Test(heap, class_table_follows_its_rule)
 				               (unsigned long)rel);
 	}
 	cr_expect_eq(t[HEAP_CLASS_COUNT - 1].size, HEAP_SMALL_MAX);
+}
+
+/* The client cache bins blocks with common/sizeclass.h: it must give the
+ * heap's class for every small size, and the heap's slot size. */
+Test(heap, shared_size_class_rule_matches_the_heap_table)
+{
+	const struct heap_class *t = heap_classes();
+
+	for (uint32_t size = 1; size <= HEAP_SMALL_MAX; size++) {
+		uint32_t cls = memd_size_class(size);
+
+		cr_assert_lt(cls, HEAP_CLASS_COUNT, "size %u", size);
+		cr_assert_geq(t[cls].size, size, "size %u", size);
+		cr_assert(cls == 0 || t[cls - 1].size < size, "size %u is not in its smallest class", size);
+	}
+	for (uint32_t cls = 0; cls < HEAP_CLASS_COUNT; cls++)
+		cr_expect_eq(memd_class_size(cls), t[cls].size, "class %u", cls);
 }
 
 Test(heap, class_sizes_grow_by_at_most_an_eighth)
