@@ -13,7 +13,12 @@
  * with the first byte of that message that a recvmsg() returns, so every
  * read that might cover such a byte must go through recvmsg() with a
  * control buffer (a plain read() would silently drop the fd).  Received
- * fds are close-on-exec (MSG_CMSG_CLOEXEC).
+ * fds are close-on-exec (MSG_CMSG_CLOEXEC).  sock_read_min_fd() reads "at
+ * least this much, up to that much", so a reader that knows only the
+ * header size gets a whole small frame with one recvmsg(); it and
+ * sock_read_all_fd() treat a second fd within one read as a protocol
+ * error (-EPROTO), while the single-shot sock_recv_fd() keeps the first
+ * fd of a call and closes the others.
  *
  * Ownership: fds passed in by the caller stay the caller's.  An fd this
  * module receives belongs to the caller once returned; on any error path
@@ -107,9 +112,11 @@ int sock_send_fd(int fd, const void *buf, size_t len, int fd_pass)
 }
 
 /* Walk the control messages of msg: keep the first SCM_RIGHTS fd in
- * *fd_out, close every other one. */
-static void sock_take_fds(struct msghdr *msg, int *fd_out)
+ * *fd_out, close every other one.  Returns how many fds arrived. */
+static size_t sock_take_fds(struct msghdr *msg, int *fd_out)
 {
+	size_t total = 0;
+
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
 		size_t nfds;
 
@@ -125,10 +132,14 @@ static void sock_take_fds(struct msghdr *msg, int *fd_out)
 			else
 				close(rfd);
 		}
+		total += nfds;
 	}
+	return total;
 }
 
-ssize_t sock_recv_fd(int fd, void *buf, size_t len, int *fd_out)
+/* sock_recv_fd, also counting in *nfds the fds that arrived (all but the
+ * one in *fd_out already closed). */
+static ssize_t sock_recvmsg_fds(int fd, void *buf, size_t len, int *fd_out, size_t *nfds)
 {
 	union {
 		struct cmsghdr align; /* forces cmsghdr alignment */
@@ -148,9 +159,10 @@ ssize_t sock_recv_fd(int fd, void *buf, size_t len, int *fd_out)
 		msg.msg_controllen = sizeof(ctl.buf);
 		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
+	*nfds = 0;
 	if (n < 0)
 		return -errno;
-	sock_take_fds(&msg, fd_out);
+	*nfds = sock_take_fds(&msg, fd_out);
 	if (msg.msg_flags & MSG_CTRUNC) {
 		if (*fd_out >= 0)
 			close(*fd_out);
@@ -160,42 +172,61 @@ ssize_t sock_recv_fd(int fd, void *buf, size_t len, int *fd_out)
 	return n;
 }
 
-int sock_read_all_fd(int fd, void *buf, size_t len, int *fd_out)
+ssize_t sock_recv_fd(int fd, void *buf, size_t len, int *fd_out)
+{
+	size_t nfds;
+
+	return sock_recvmsg_fds(fd, buf, len, fd_out, &nfds);
+}
+
+ssize_t sock_read_min_fd(int fd, void *buf, size_t min, size_t cap, int *fd_io)
 {
 	char *p = buf;
-	int got = -1;
-	int err;
+	size_t got = 0;
+	ssize_t err;
 
-	while (len > 0) {
+	memd_assert(min >= 1 && min <= cap);
+	while (got < min) {
+		size_t nfds;
 		int rfd;
-		ssize_t n = sock_recv_fd(fd, p, len, &rfd);
+		ssize_t n = sock_recvmsg_fds(fd, p + got, cap - got, &rfd, &nfds);
 
 		if (n < 0) {
-			err = (int)n;
+			err = n;
 			goto fail_close_fd;
 		}
-		if (rfd >= 0 && got >= 0) {
-			close(rfd);
+		if (nfds > 1 || (rfd >= 0 && *fd_io >= 0)) {
+			if (rfd >= 0)
+				close(rfd);
 			err = -EPROTO;
 			goto fail_close_fd;
 		}
 		if (rfd >= 0)
-			got = rfd;
+			*fd_io = rfd;
 		if (n == 0) {
 			err = -ECONNRESET;
 			goto fail_close_fd;
 		}
-		p += n;
-		len -= (size_t)n;
+		got += (size_t)n;
 	}
-	*fd_out = got;
-	return 0;
+	return (ssize_t)got;
 
 fail_close_fd:
-	if (got >= 0)
-		close(got);
-	*fd_out = -1;
+	if (*fd_io >= 0)
+		close(*fd_io);
+	*fd_io = -1;
 	return err;
+}
+
+int sock_read_all_fd(int fd, void *buf, size_t len, int *fd_out)
+{
+	ssize_t n;
+
+	*fd_out = -1;
+	if (len == 0)
+		return 0;
+	n = sock_read_min_fd(fd, buf, len, len, fd_out);
+	return n < 0 ? (int)n : 0;
 }
 
 int sock_peercred(int fd, struct sock_peer *out)

@@ -57,6 +57,19 @@ int sock_send_fd(int fd, const void *buf, size_t len, int fd_pass);
  * truncated control message gives -EPROTO (any fd received is closed). */
 ssize_t sock_recv_fd(int fd, void *buf, size_t len, int *fd_out);
 
+/* Read at least min and at most cap bytes into buf (1 <= min <= cap) with
+ * recvmsg, retrying EINTR and short reads until min bytes have arrived.
+ * Every recvmsg asks for all of buf's remaining room, so bytes past min
+ * that are already there come with the same call: a caller that expects a
+ * frame of unknown length reads its header as min and usually gets the
+ * whole frame in one system call.  At most one SCM_RIGHTS fd may arrive:
+ * *fd_io is -1, or an fd (the caller's) received by an earlier read of the
+ * same message, on entry; it receives the fd that arrives.  Returns the
+ * bytes read (min..cap), or -errno: -ECONNRESET on end of file before min
+ * bytes, -EPROTO if a second fd arrives; on error *fd_io has been closed
+ * (whether it came in or arrived here) and set to -1. */
+ssize_t sock_read_min_fd(int fd, void *buf, size_t min, size_t cap, int *fd_io);
+
 /* Read exactly len bytes like sock_read_all, capturing one SCM_RIGHTS fd
  * if the peer attached one to any of those bytes.  0 with *fd_out set (an
  * fd the caller owns, or -1), or -errno (-ECONNRESET on early EOF, -EPROTO

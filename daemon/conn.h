@@ -40,6 +40,8 @@ struct conn {
 	size_t rcap;               /* capacity of rbuf */
 	struct conn_out *out_head; /* oldest queued reply (maybe in libuv) */
 	struct conn_out *out_tail; /* newest queued reply */
+	struct conn_out *spare;    /* written entries kept for reuse (a list) */
+	unsigned nspare;           /* entries on the spare list */
 	size_t out_bytes;          /* bytes queued and not yet written */
 	unsigned writes_pending;   /* uv_write requests not yet completed */
 	unsigned retry_ms;         /* current EAGAIN retry delay; 0 = none yet */
