@@ -147,6 +147,16 @@ static int proto_map_req_check(const void *body, size_t len)
 	return 0;
 }
 
+static int proto_cache_page_req_check(const void *body, size_t len)
+{
+	struct memd_cache_page_req r;
+
+	if (len != sizeof(r))
+		return -EINVAL;
+	memcpy(&r, body, sizeof(r));
+	return r.flags == 0 && r.pad == 0 ? 0 : -EINVAL;
+}
+
 int proto_name_valid(const char *name, uint32_t len)
 {
 	if (len < 1 || len > MEMD_NAME_MAX)
@@ -215,6 +225,8 @@ int proto_req_validate(const struct memd_hdr *h, const void *body, size_t body_l
 		return proto_free_batch_req_check(body, body_len);
 	case MEMD_OP_MAP:
 		return proto_map_req_check(body, body_len);
+	case MEMD_OP_CACHE_PAGE:
+		return proto_cache_page_req_check(body, body_len);
 	case MEMD_OP_MAX_:
 		break;
 	}
@@ -323,6 +335,20 @@ static int proto_map_rep_check(const void *body, size_t len)
 	return 0;
 }
 
+/* The page must be exactly the one proto.h describes: a client maps
+ * rep.size bytes and indexes rep.slots slots, so neither may differ. */
+static int proto_cache_page_rep_check(const void *body, size_t len)
+{
+	struct memd_cache_page_rep r;
+
+	if (len != sizeof(r))
+		return -EPROTO;
+	memcpy(&r, body, sizeof(r));
+	if (r.size != MEMD_CACHE_PAGE_SIZE || r.slots != MEMD_CACHE_SLOTS || r.pad != 0)
+		return -EPROTO;
+	return 0;
+}
+
 /* Check a status-0 reply body (or any FREE_BATCH body) for req_op. */
 static int proto_rep_body_check(uint16_t req_op, int32_t status, const void *body, size_t len)
 {
@@ -349,6 +375,8 @@ static int proto_rep_body_check(uint16_t req_op, int32_t status, const void *bod
 		return proto_size_rep_check(body, len);
 	case MEMD_OP_MAP:
 		return proto_map_rep_check(body, len);
+	case MEMD_OP_CACHE_PAGE:
+		return proto_cache_page_rep_check(body, len);
 	case MEMD_OP_MAX_:
 		break;
 	}
@@ -379,7 +407,7 @@ const char *proto_op_name(uint16_t op)
 	        [MEMD_OP_SIZE] = "SIZE",           [MEMD_OP_MAP] = "MAP",
 	        [MEMD_OP_SHARE] = "SHARE",         [MEMD_OP_RETAIN] = "RETAIN",
 	        [MEMD_OP_PUBLISH] = "PUBLISH",     [MEMD_OP_LOOKUP] = "LOOKUP",
-	        [MEMD_OP_UNPUBLISH] = "UNPUBLISH",
+	        [MEMD_OP_UNPUBLISH] = "UNPUBLISH", [MEMD_OP_CACHE_PAGE] = "CACHE_PAGE",
 	};
 	uint16_t base = op & (uint16_t)~MEMD_OP_REPLY;
 

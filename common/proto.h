@@ -51,14 +51,16 @@ enum memd_op {
 	MEMD_OP_FREE_BATCH = 6,  /* free_batch_req + refs -> free_batch_rep + results */
 	MEMD_OP_SIZE = 7,        /* ref_req -> size_rep */
 	MEMD_OP_MAP = 8,         /* map_req -> map_rep + SCM_RIGHTS fd */
-	/* Sharing and names (9..15; 14 and 15 still free): */
+	/* Sharing and names (9..13): */
 	MEMD_OP_SHARE = 9,      /* ref_req -> empty: make a held block shared */
 	MEMD_OP_RETAIN = 10,    /* ref_req -> empty: one more hold on a shared block */
 	MEMD_OP_PUBLISH = 11,   /* publish_req -> empty: bind a name to a block */
 	MEMD_OP_LOOKUP = 12,    /* name_req -> lookup_rep: a hold and the ref */
 	MEMD_OP_UNPUBLISH = 13, /* name_req -> empty: drop a name's hold */
+	/* The client cache (issue 7): */
+	MEMD_OP_CACHE_PAGE = 14, /* cache_page_req -> cache_page_rep + SCM_RIGHTS fd */
 	/* 32.. for stats. */
-	MEMD_OP_MAX_ = 14
+	MEMD_OP_MAX_ = 15
 };
 
 /* Frame header.  len counts the header and the body. */
@@ -233,6 +235,57 @@ _Static_assert(sizeof(struct memd_lookup_rep) == 16, "lookup_rep size");
 
 /* UNPUBLISH: errors -ENOENT (no such name), -EACCES (no write access to the
  * block's pool). */
+
+/* ---- The client cache's counters (issue 7) ----
+ *
+ * libmemclient keeps per-thread caches of private blocks it holds (leased
+ * with ALLOC_BATCH, returned with FREE_BATCH).  To the daemon those blocks
+ * are simply held by the session; only the client knows which of them sit
+ * in a cache and which are in use.  CACHE_PAGE gives the client a page to
+ * say so: the daemon creates a sealed memfd (MFD_ALLOW_SEALING; size fixed
+ * by F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL, so the client can neither
+ * shrink it under the daemon's mapping nor remove the seals), maps it
+ * read-only, and sends the fd with the reply.  The client maps it shared
+ * and keeps, in its slots, how many blocks and bytes each of its caches
+ * holds right now.  The daemon reads the slots only to report them
+ * (memctl's "cached" columns, clamped to what the session really holds);
+ * nothing it decides depends on them, so a lying client fools only its
+ * own statistics.  One page per session: a second request gets -EEXIST.
+ * The page goes away with the session.
+ *
+ * Page layout: MEMD_CACHE_SLOTS slots of struct memd_cache_slot (each on
+ * its own 64-byte line, so threads writing their own slots do not share a
+ * line).  A slot's counters are the client's to write (plain stores by the
+ * thread owning the slot, or atomic adds when threads share one); the
+ * daemon sums every slot. */
+
+#define MEMD_CACHE_SLOTS 256u /* slots in a cache page */
+
+/* One slot of the cache page. */
+struct memd_cache_slot {
+	uint64_t blocks;  /* blocks in the caches that write this slot */
+	uint64_t bytes;   /* their usable bytes */
+	uint64_t pad[6];  /* to 64 bytes */
+};
+_Static_assert(sizeof(struct memd_cache_slot) == 64, "cache_slot size");
+
+#define MEMD_CACHE_PAGE_SIZE (MEMD_CACHE_SLOTS * sizeof(struct memd_cache_slot))
+
+/* CACHE_PAGE request. */
+struct memd_cache_page_req {
+	uint32_t flags; /* reserved, 0 */
+	uint32_t pad;   /* 0 */
+};
+_Static_assert(sizeof(struct memd_cache_page_req) == 8, "cache_page_req size");
+
+/* CACHE_PAGE reply; with status 0 the memfd rides along as SCM_RIGHTS.
+ * Errors: -EEXIST (the session has its page already), -ENOMEM, -EMFILE. */
+struct memd_cache_page_rep {
+	uint64_t size;  /* bytes of the page: MEMD_CACHE_PAGE_SIZE */
+	uint32_t slots; /* MEMD_CACHE_SLOTS */
+	uint32_t pad;   /* 0 */
+};
+_Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
 
 /* Is name[0..cap) a valid wire name of len bytes (1..MEMD_NAME_MAX
  * printable bytes, zeros after)?  Pure; cap must be MEMD_NAME_MAX + 1. */

@@ -39,6 +39,12 @@
  * sends a read-only fd to a client without WRITE, whose mapping is then
  * PROT_READ: writing through it faults.
  *
+ * Cache page: CACHE_PAGE asks session.c for the session's sealed counters
+ * page and sends its memfd with the reply, the way MAP sends a segment
+ * fd; the daemon then closes its copy of the fd (conn_reply_fd queued a
+ * dup) and keeps only the mapping, in the session.  If the reply cannot
+ * be queued the page is dropped again, so the client may ask anew.
+ *
  * The handlers own nothing: batch bodies are built in the server's scratch
  * buffer (one loop thread, one request at a time) and copied into the
  * reply queue by conn_reply().
@@ -403,6 +409,27 @@ static int dispatch_unpublish(struct conn *c, const struct memd_hdr *h, const vo
 	return conn_reply(c, h, 0, NULL, 0);
 }
 
+static int dispatch_cache_page(struct conn *c, const struct memd_hdr *h, const void *body,
+                               size_t body_len)
+{
+	struct memd_cache_page_rep rep = {.size = MEMD_CACHE_PAGE_SIZE, .slots = MEMD_CACHE_SLOTS};
+	int err, fd;
+
+	(void)body;
+	(void)body_len;
+	err = session_cache_page_create(&c->session, &fd);
+	if (err < 0)
+		return err;
+	err = conn_reply_fd(c, h, 0, &rep, sizeof(rep), fd);
+	close(fd);
+	if (err < 0) {
+		session_cache_page_drop(&c->session);
+		return err;
+	}
+	log_debug("session %llu: cache page sent", (unsigned long long)c->session.id);
+	return 0;
+}
+
 /* Handlers by opcode; NULL: no such opcode (-EOPNOTSUPP).  HELLO is
  * handled before the table is consulted. */
 static const dispatch_fn dispatch_table[MEMD_OP_TABLE_SIZE] = {
@@ -418,6 +445,7 @@ static const dispatch_fn dispatch_table[MEMD_OP_TABLE_SIZE] = {
         [MEMD_OP_PUBLISH] = dispatch_publish,
         [MEMD_OP_LOOKUP] = dispatch_lookup,
         [MEMD_OP_UNPUBLISH] = dispatch_unpublish,
+        [MEMD_OP_CACHE_PAGE] = dispatch_cache_page,
         /* memctl's operator view (stats.c) */
         [MEMD_OP_STATS_STATUS] = stats_status,
         [MEMD_OP_STATS_POOLS] = stats_pools,

@@ -34,13 +34,21 @@
  * The per-pool arrays (pool_access, pool_bytes) are sized to the pool set
  * when first needed and grown if the set has more pools later.
  *
- * Ownership: the session owns the pool table, pool_bytes and the hold
- * set; the pool set (pools, block table, names) is borrowed from the
- * server and outlives every session.
+ * Cache page: the daemon's read-only mapping of the memfd it sent the
+ * client with the CACHE_PAGE reply (shm.c makes it).  The daemon keeps no
+ * fd of its own: the mapping keeps the memfd alive, and the client's
+ * copies are the client's business.  The counters in it are the client's
+ * claims and are only ever reported (stats.c clamps them); nothing here
+ * depends on them.
+ *
+ * Ownership: the session owns the pool table, pool_bytes, the hold set
+ * and the cache page mapping; the pool set (pools, block table, names) is
+ * borrowed from the server and outlives every session.
  */
 #include "session.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,6 +56,7 @@
 #include "debug.h"
 #include "log.h"
 #include "pool.h"
+#include "shm.h"
 
 void session_init(struct session *s, uint64_t id, struct pool_set *pools, pid_t pid, uid_t uid,
                   gid_t gid)
@@ -446,6 +455,28 @@ int session_unpublish(struct session *s, const char *name, size_t len)
 	return 0;
 }
 
+int session_cache_page_create(struct session *s, int *fd)
+{
+	char name[40];
+	const void *map;
+	int err;
+
+	if (s->cache_page != NULL)
+		return -EEXIST;
+	snprintf(name, sizeof(name), "memd-cache-%llu", (unsigned long long)s->id);
+	err = shm_sealed_page_create(name, MEMD_CACHE_PAGE_SIZE, fd, &map);
+	if (err < 0)
+		return err;
+	s->cache_page = map;
+	return 0;
+}
+
+void session_cache_page_drop(struct session *s)
+{
+	shm_sealed_page_unmap(s->cache_page, MEMD_CACHE_PAGE_SIZE);
+	s->cache_page = NULL;
+}
+
 /* Drop every hold the session has on ref.  1 if the block was freed, 0 if
  * others keep it, -errno if it was not live (a daemon bug). */
 static int session_drop_all(struct session *s, uint64_t ref)
@@ -489,6 +520,7 @@ uint64_t session_release(struct session *s)
 		freed += (uint64_t)err;
 	}
 	holds_fini(&s->holds);
+	session_cache_page_drop(s);
 	free(s->pool_access);
 	s->pool_access = NULL;
 	free(s->pool_bytes);

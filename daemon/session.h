@@ -25,6 +25,10 @@
  * that would take the session past the pool's client_quota, or its uid
  * past uid_quota, is refused with -EDQUOT; dropping the hold gives the
  * room back.
+ *
+ * The client cache's counters page (CACHE_PAGE, proto.h): at most one per
+ * session, created on request, mapped read-only into the daemon and
+ * unmapped by session_release().  Only the statistics read it.
  */
 #ifndef MEMD_SESSION_H
 #define MEMD_SESSION_H
@@ -40,22 +44,23 @@ struct pool;
 struct pool_set;
 
 struct session {
-	uint64_t id;                     /* unique for the daemon's lifetime, >= 1 */
-	uint64_t connected_ns;           /* CLOCK_REALTIME when the session began */
-	pid_t pid;                       /* peer pid (SO_PEERCRED) */
-	uid_t uid;                       /* peer effective uid (SO_PEERCRED) */
-	gid_t gid;                       /* peer effective gid (SO_PEERCRED) */
-	char name[MEMD_CLIENT_NAME_MAX]; /* client's name from HELLO, "" before */
-	bool hello_done;                 /* a HELLO with our version succeeded */
-	struct pool_set *pools;          /* the daemon's pools (borrowed) */
-	uint32_t *pool_access;           /* [pool id - 1]: MEMD_ACCESS_* granted by
-	                                    POOL, 0 = not opened; NULL until first POOL */
-	struct holds holds;              /* every block this session holds (once each) */
-	uint64_t *pool_bytes;            /* [pool id - 1]: usable bytes held there
-	                                    (client_quota); NULL until first use */
-	uint32_t pool_slots;             /* entries in pool_access and pool_bytes */
-	uint64_t blocks_held;            /* == holds_count(&holds) */
-	uint64_t bytes_held;             /* usable bytes of the held blocks */
+	uint64_t id;                              /* unique for the daemon's lifetime, >= 1 */
+	uint64_t connected_ns;                    /* CLOCK_REALTIME when the session began */
+	pid_t pid;                                /* peer pid (SO_PEERCRED) */
+	uid_t uid;                                /* peer effective uid (SO_PEERCRED) */
+	gid_t gid;                                /* peer effective gid (SO_PEERCRED) */
+	char name[MEMD_CLIENT_NAME_MAX];          /* client's name from HELLO, "" before */
+	bool hello_done;                          /* a HELLO with our version succeeded */
+	struct pool_set *pools;                   /* the daemon's pools (borrowed) */
+	uint32_t *pool_access;                    /* [pool id - 1]: MEMD_ACCESS_* granted by
+	                                             POOL, 0 = not opened; NULL until first POOL */
+	struct holds holds;                       /* every block this session holds (once each) */
+	uint64_t *pool_bytes;                     /* [pool id - 1]: usable bytes held there
+	                                             (client_quota); NULL until first use */
+	uint32_t pool_slots;                      /* entries in pool_access and pool_bytes */
+	uint64_t blocks_held;                     /* == holds_count(&holds) */
+	uint64_t bytes_held;                      /* usable bytes of the held blocks */
+	const struct memd_cache_slot *cache_page; /* CACHE_PAGE's page, mapped read-only; or NULL */
 };
 
 /* Set up s for a peer.  Allocates nothing; cannot fail. */
@@ -123,8 +128,19 @@ int session_unpublish(struct session *s, const char *name, size_t len);
 /* Usable bytes the session holds in pool (what client_quota limits). */
 uint64_t session_pool_bytes(const struct session *s, const struct pool *pool);
 
+/* Create the session's client cache page (CACHE_PAGE): a sealed memfd of
+ * MEMD_CACHE_PAGE_SIZE bytes, mapped read-only into s->cache_page.  0 with
+ * *fd set: the caller sends it and closes its copy, the mapping stays with
+ * the session.  -EEXIST (the session has its page already), -EMFILE,
+ * -ENOMEM, or another -errno from the kernel; nothing changes then. */
+int session_cache_page_create(struct session *s, int *fd);
+
+/* Unmap the session's cache page, if any (s->cache_page becomes NULL). */
+void session_cache_page_drop(struct session *s);
+
 /* Drop every hold of the session: private blocks are freed, shared ones
- * when no other session or name holds them; free the session's memory.
+ * when no other session or name holds them; unmap its cache page; free
+ * the session's memory.
  * Returns the number of blocks freed.  s is left empty (safe to release
  * again). */
 uint64_t session_release(struct session *s);

@@ -1,10 +1,12 @@
 /*
- * shm.c - POSIX shared memory segments.
+ * shm.c - POSIX shared memory segments, and sealed memfd pages.
  *
  * What it does: creates, reserves, punches and destroys the shm objects
- * that back the pools.  This is the only file in memd that calls
- * shm_open, shm_unlink, ftruncate, posix_fallocate and fallocate, so every
- * way the kernel can refuse memory is handled here and surfaces as -errno.
+ * that back the pools, and makes the sealed memfd pages the daemon shares
+ * with one client (the client cache's counters, proto.h).  This is the
+ * only file in memd that calls shm_open, shm_unlink, memfd_create,
+ * ftruncate, posix_fallocate and fallocate, so every way the kernel can
+ * refuse memory is handled here and surfaces as -errno.
  *
  * Invariants:
  *  - A segment is created O_CREAT|O_EXCL, mode 0600, close-on-exec: the
@@ -46,7 +48,21 @@
  * starter that opened the name just before checks after locking that the
  * name still denotes the object it locked, and retries otherwise.
  *
- * Ownership: the caller owns the fds and names; this file keeps nothing.
+ * Sealed pages: a page the daemon reads while a client writes it must not
+ * shrink under the daemon's mapping (reading past the end of a shrunk
+ * file is SIGBUS, in the daemon).  memfd_create(MFD_ALLOW_SEALING) makes
+ * an anonymous file; it is sized, its pages reserved (as for segments: a
+ * client writing its page never faults for lack of memory), then sealed
+ * F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL before the daemon maps it or
+ * anyone else sees the fd; F_SEAL_SEAL then stops the client from
+ * changing the seals in any way.  A client may still punch holes in its
+ * page (only F_SEAL_WRITE forbids that, and it forbids writing too): the
+ * daemon then reads zeros, never a fault.  MFD_NOEXEC_SEAL (Linux 6.3) is
+ * asked for first, so a host with vm.memfd_noexec = 2 still gives us a
+ * memfd; older kernels refuse the flag with EINVAL and get the plain one.
+ *
+ * Ownership: the caller owns the fds, names and mappings; this file keeps
+ * nothing.
  */
 #include "shm.h"
 
@@ -68,6 +84,10 @@
 #include <unistd.h>
 
 #define SHM_LOCK_TRIES 8 /* lock-then-verify rounds before giving up */
+
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008u /* Linux 6.3: not executable, F_SEAL_EXEC set */
+#endif
 
 /* posix_fallocate that retries EINTR and returns -errno. */
 static int reserve_range(int fd, uint64_t off, uint64_t len)
@@ -323,6 +343,59 @@ int shm_remove_stale(const char *prefix, uint32_t max_id)
 	}
 	closedir(d);
 	return removed;
+}
+
+/* memfd_create(name), close-on-exec and sealable; not executable where
+ * the kernel knows MFD_NOEXEC_SEAL.  fd or -errno. */
+static int sealable_memfd(const char *name)
+{
+	int f = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+
+	if (f < 0 && errno == EINVAL)
+		f = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	return f < 0 ? -errno : f;
+}
+
+int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void **map)
+{
+	void *m;
+	int rc, f;
+
+	memd_assert(name != NULL && fd != NULL && map != NULL);
+	if (size == 0 || size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	f = sealable_memfd(name);
+	if (f < 0)
+		return f;
+	if (ftruncate(f, (off_t)size) < 0) {
+		rc = -errno;
+		goto fail_close;
+	}
+	rc = reserve_range(f, 0, size);
+	if (rc < 0)
+		goto fail_close;
+	if (fcntl(f, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		rc = -errno;
+		goto fail_close;
+	}
+	m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f, 0);
+	if (m == MAP_FAILED) {
+		rc = -errno;
+		goto fail_close;
+	}
+	*fd = f;
+	*map = m;
+	return 0;
+
+fail_close:
+	close(f);
+	return rc;
+}
+
+void shm_sealed_page_unmap(const void *map, uint64_t size)
+{
+	if (map != NULL)
+		munmap((void *)map, (size_t)size);
 }
 
 int shm_free_bytes(uint64_t *out)

@@ -1,6 +1,7 @@
 /*
- * shm.h - POSIX shared memory segments: the only place that calls
- * shm_open, shm_unlink, ftruncate, posix_fallocate and fallocate.
+ * shm.h - POSIX shared memory segments and sealed memfd pages: the only
+ * place that calls shm_open, shm_unlink, memfd_create, ftruncate,
+ * posix_fallocate and fallocate.
  *
  * Every function returns 0 (or an fd) on success and -errno on failure;
  * none of them asserts on environment errors.
@@ -60,6 +61,22 @@ void shm_prefix_unlock(const char *prefix, int fd);
  * with its size.  The number removed, or -errno if SHM_DIR cannot be
  * read. */
 int shm_remove_stale(const char *prefix, uint32_t max_id);
+
+/* Create a sealed page for a client: a memfd called name (shown in
+ * /proc/PID/fd and maps as "memfd:NAME"), close-on-exec, size bytes (> 0)
+ * all reserved, sealed with F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL (and
+ * F_SEAL_EXEC where the kernel knows it), and mapped PROT_READ, MAP_SHARED
+ * into the daemon.  The seals come before anyone else can see the fd, so
+ * whoever it is sent to can write the page but never resize it under the
+ * daemon's mapping (no SIGBUS here) nor lift the seals.  0 with *fd and
+ * *map set, the caller owning both (shm_sealed_page_unmap, close); or
+ * -errno (-EMFILE, -ENOMEM, -ENOSPC, ...) with nothing left open or
+ * mapped. */
+int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void **map);
+
+/* Unmap a page mapped by shm_sealed_page_create; size as given there.
+ * map NULL is a no-op. */
+void shm_sealed_page_unmap(const void *map, uint64_t size);
 
 /* Bytes an unprivileged process can still allocate in SHM_DIR (statvfs
  * f_bavail * f_frsize) into *out.  0 or -errno. */

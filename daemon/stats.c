@@ -36,6 +36,15 @@
  * map, a free run the heap calls clean is punched only if its segment was
  * ever punched; in a segment never punched it is still reserved.
  *
+ * Cached blocks: a client record's cached_blocks and cached_bytes are the
+ * sums over the slots of the session's cache page (proto.h, CACHE_PAGE),
+ * 0 without one.  The client writes its slots while the loop reads them,
+ * so each counter is read once with a relaxed atomic load: the sum is a
+ * moment's view, never torn.  The numbers are the client's claims, so the
+ * sums saturate instead of wrapping and are then clamped to the blocks and
+ * bytes the session really holds: a lying or broken client can make its
+ * own record wrong, but never claim more cached than held.
+ *
  * Times: the daemon's start comes from /proc/self/stat (field 22, clock
  * ticks after boot) turned into CLOCK_REALTIME.  A client's since_ns is
  * when its session began (session.connected_ns); MEMD_CLIENT_SINCE_APPROX
@@ -498,6 +507,29 @@ static int stats_conn_cmp(const void *a, const void *b)
 	return x->session.id < y->session.id ? -1 : x->session.id > y->session.id;
 }
 
+/* a + b, or UINT64_MAX where that would wrap. */
+static uint64_t stats_add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Set rec's cached_blocks and cached_bytes from s's cache page (left 0
+ * without one), each clamped to what s holds. */
+static void stats_client_cached(const struct session *s, struct memd_stats_client *rec)
+{
+	const struct memd_cache_slot *slot = s->cache_page;
+	uint64_t blocks = 0, bytes = 0;
+
+	if (slot == NULL)
+		return;
+	for (uint32_t i = 0; i < MEMD_CACHE_SLOTS; i++) {
+		blocks = stats_add_sat(blocks, __atomic_load_n(&slot[i].blocks, __ATOMIC_RELAXED));
+		bytes = stats_add_sat(bytes, __atomic_load_n(&slot[i].bytes, __ATOMIC_RELAXED));
+	}
+	rec->cached_blocks = blocks < s->blocks_held ? blocks : s->blocks_held;
+	rec->cached_bytes = bytes < s->bytes_held ? bytes : s->bytes_held;
+}
+
 /* Fill one client record for k, asked by the session of c. */
 static void stats_client_fill(const struct conn *k, const struct conn *c,
                               struct memd_stats_client *rec)
@@ -512,6 +544,7 @@ static void stats_client_fill(const struct conn *k, const struct conn *c,
 	rec->flags = k == c ? MEMD_CLIENT_SELF : 0;
 	rec->blocks = s->blocks_held;
 	rec->bytes = s->bytes_held;
+	stats_client_cached(s, rec);
 	rec->since_ns = s->connected_ns;
 	memcpy(rec->name, s->name, sizeof(rec->name));
 	rec->name[sizeof(rec->name) - 1] = '\0';

@@ -31,8 +31,9 @@ int stats_pools(struct conn *c, const struct memd_hdr *h, const void *body, size
  * -ENOENT for an unknown pool id. */
 int stats_pool(struct conn *c, const struct memd_hdr *h, const void *body, size_t body_len);
 
-/* STATS_CLIENTS: a page of struct memd_stats_client, by session id.
- * -ENOMEM. */
+/* STATS_CLIENTS: a page of struct memd_stats_client, by session id;
+ * cached_blocks and cached_bytes are the sums of the session's cache page
+ * (0 without one), clamped to what the session holds.  -ENOMEM. */
 int stats_clients(struct conn *c, const struct memd_hdr *h, const void *body, size_t body_len);
 
 /* STATS_BLOCKS: a page of struct memd_stats_block, by reference,

@@ -3,10 +3,17 @@
  *
  * One row per connection (STATS_CLIENTS, paged): session id, pid, uid,
  * process name (/proc/PID/comm as the daemon read it, else the HELLO
- * name), blocks and bytes held, and since when.  memctl's own connection
- * is left out unless --all.  "Since" is when the session began; a daemon
- * that only knows a lower bound flags it, shown with a leading '~' (and
- * "connected_since_approx": true in JSON).
+ * name), the blocks and bytes it holds split into those in use and those
+ * sitting in libmemclient's cache, and since when.  memctl's own
+ * connection is left out unless --all.  "Since" is when the session
+ * began; a daemon that only knows a lower bound flags it, shown with a
+ * leading '~' (and "connected_since_approx": true in JSON).
+ *
+ * Cached and in use: the daemon only knows what a session holds; a client
+ * with a cache counters page (CACHE_PAGE) says how much of that sits in
+ * its caches, and the daemon reports that clamped to what is held.  In use
+ * is held minus cached (never below 0, whatever a daemon sends).  JSON
+ * keeps "blocks" and "bytes" as held and adds the split.
  */
 #include "memctl.h"
 
@@ -17,7 +24,8 @@ static const char mc_clients_usage[] =
         "Usage: memctl clients [--all] [--json] [--socket PATH]\n"
         "\n"
         "List every connected client: session, pid, uid, process name, blocks and\n"
-        "bytes held, connected since.  --all includes memctl's own connection.\n";
+        "bytes in use and in libmemclient's cache (together: what it holds), connected\n"
+        "since.  --all includes memctl's own connection.\n";
 
 /* Options of `clients`. */
 struct mc_clients_opts {
@@ -33,6 +41,12 @@ static int mc_clients_opt(struct memctl *m, void *ctx, int opt, const char *arg)
 	if (opt == 'a')
 		o->all = true;
 	return 0;
+}
+
+/* held - cached, or 0 if a daemon ever reports more cached than held. */
+static uint64_t mc_in_use(uint64_t held, uint64_t cached)
+{
+	return cached < held ? held - cached : 0;
 }
 
 static json_t *mc_client_json(const struct memd_stats_client *c)
@@ -51,6 +65,9 @@ static json_t *mc_client_json(const struct memd_stats_client *c)
 	json_object_set_new(o, "bytes", mc_json_u64(c->bytes));
 	json_object_set_new(o, "cached_blocks", mc_json_u64(c->cached_blocks));
 	json_object_set_new(o, "cached_bytes", mc_json_u64(c->cached_bytes));
+	json_object_set_new(o, "in_use_blocks",
+	                    mc_json_u64(mc_in_use(c->blocks, c->cached_blocks)));
+	json_object_set_new(o, "in_use_bytes", mc_json_u64(mc_in_use(c->bytes, c->cached_bytes)));
 	json_object_set_new(o, "connected_since_ns", mc_json_u64(c->since_ns));
 	json_object_set_new(o, "connected_since_approx",
 	                    json_boolean(c->flags & MEMD_CLIENT_SINCE_APPROX));
@@ -76,10 +93,11 @@ static int mc_clients_json(const struct memd_stats_client *v, size_t n, bool all
 
 static void mc_clients_table(const struct memd_stats_client *v, size_t n, bool all)
 {
-	static const char *const head[] = {">SESSION", ">PID",   ">UID", "NAME",
-	                                   ">BLOCKS",  ">BYTES", "SINCE"};
+	static const char *const head[] = {">SESSION", ">PID",          ">UID",
+	                                   "NAME",     ">IN USE",       ">IN USE BYTES",
+	                                   ">CACHED",  ">CACHED BYTES", "SINCE"};
 	struct mc_table *t = mc_table_new(sizeof(head) / sizeof(head[0]), head);
-	char a[32], b[32];
+	char a[32], b[32], d[32];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct memd_stats_client *c = &v[i];
@@ -87,10 +105,13 @@ static void mc_clients_table(const struct memd_stats_client *v, size_t n, bool a
 
 		if (!all && (c->flags & MEMD_CLIENT_SELF))
 			continue;
-		mc_table_row(t, "%llu\t%u\t%u\t%s%s\t%llu\t%s\t%s%s",
+		mc_table_row(t, "%llu\t%u\t%u\t%s%s\t%llu\t%s\t%llu\t%s\t%s%s",
 		             (unsigned long long)c->session, c->pid, c->uid, name,
 		             c->flags & MEMD_CLIENT_SELF ? " (memctl)" : "",
-		             (unsigned long long)c->blocks, mc_size(c->bytes, a, sizeof(a)),
+		             (unsigned long long)mc_in_use(c->blocks, c->cached_blocks),
+		             mc_size(mc_in_use(c->bytes, c->cached_bytes), a, sizeof(a)),
+		             (unsigned long long)c->cached_blocks,
+		             mc_size(c->cached_bytes, d, sizeof(d)),
 		             c->flags & MEMD_CLIENT_SINCE_APPROX ? "~" : "",
 		             mc_time(c->since_ns, b, sizeof(b)));
 	}
@@ -127,7 +148,7 @@ static int mc_clients_run(struct memctl *m, int argc, char **argv)
 
 const struct memctl_cmd mc_cmd_clients = {
         .name = "clients",
-        .summary = "every connected client: pid, uid, name, blocks and bytes held",
+        .summary = "every connected client: pid, uid, name, blocks in use and cached",
         .usage = mc_clients_usage,
         .run = mc_clients_run,
 };

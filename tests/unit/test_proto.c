@@ -7,6 +7,9 @@
  * and reply opcodes sent as requests, short and long bodies, bad counts,
  * count/length mismatches, bad names, non-zero pad and flags, bad
  * alignments, size 0, and replies that do not match their request.
+ * CACHE_PAGE (the client cache's counters page) has its own section at
+ * the end: its request is exactly 8 zero bytes, and its reply must
+ * describe exactly the page proto.h defines.
  *
  * Bodies are built into a byte buffer at an odd offset so the validators
  * are also shown not to depend on alignment.
@@ -23,7 +26,7 @@
 static const uint16_t all_ops[] = {
         MEMD_OP_HELLO,      MEMD_OP_POOL,   MEMD_OP_ALLOC,     MEMD_OP_ALLOC_BATCH, MEMD_OP_FREE,
         MEMD_OP_FREE_BATCH, MEMD_OP_SIZE,   MEMD_OP_MAP,       MEMD_OP_SHARE,       MEMD_OP_RETAIN,
-        MEMD_OP_PUBLISH,    MEMD_OP_LOOKUP, MEMD_OP_UNPUBLISH,
+        MEMD_OP_PUBLISH,    MEMD_OP_LOOKUP, MEMD_OP_UNPUBLISH, MEMD_OP_CACHE_PAGE,
 };
 #define N_OPS (sizeof(all_ops) / sizeof(all_ops[0]))
 
@@ -81,6 +84,10 @@ static size_t valid_req(uint16_t op)
 		memcpy(r.name, "frame", 5);
 		return put(&r, sizeof(r));
 	}
+	case MEMD_OP_CACHE_PAGE: {
+		struct memd_cache_page_req r = {0};
+		return put(&r, sizeof(r));
+	}
 	}
 	cr_assert_fail("no valid request for op %u", op);
 	return 0;
@@ -134,6 +141,11 @@ static size_t valid_rep(uint16_t op)
 		return 0;
 	case MEMD_OP_LOOKUP: {
 		struct memd_lookup_rep r = {.ref = memd_ref_make(1, 64), .size = 112};
+		return put(&r, sizeof(r));
+	}
+	case MEMD_OP_CACHE_PAGE: {
+		struct memd_cache_page_rep r = {.size = MEMD_CACHE_PAGE_SIZE,
+		                                .slots = MEMD_CACHE_SLOTS};
 		return put(&r, sizeof(r));
 	}
 	}
@@ -543,8 +555,8 @@ Test(proto_rep, error_reply_with_empty_body_is_accepted_except_for_hello)
 
 Test(proto_rep, error_reply_carrying_a_body_is_refused)
 {
-	const uint16_t ops[] = {MEMD_OP_POOL, MEMD_OP_ALLOC, MEMD_OP_ALLOC_BATCH, MEMD_OP_SIZE,
-	                        MEMD_OP_MAP};
+	const uint16_t ops[] = {MEMD_OP_POOL, MEMD_OP_ALLOC, MEMD_OP_ALLOC_BATCH,
+	                        MEMD_OP_SIZE, MEMD_OP_MAP,   MEMD_OP_CACHE_PAGE};
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		size_t len = valid_rep(ops[i]);
@@ -921,4 +933,96 @@ Test(proto_share, sharing_opcodes_have_names)
 	cr_expect_str_eq(proto_op_name(MEMD_OP_PUBLISH | MEMD_OP_REPLY), "PUBLISH");
 	cr_expect_str_eq(proto_op_name(MEMD_OP_LOOKUP), "LOOKUP");
 	cr_expect_str_eq(proto_op_name(MEMD_OP_UNPUBLISH), "UNPUBLISH");
+}
+
+/* ---- the client cache's counters page (issue 7) ------------------------ */
+
+/* A CACHE_PAGE request body with the given fields. */
+static size_t cache_page_req(uint32_t flags, uint32_t pad)
+{
+	struct memd_cache_page_req r = {.flags = flags, .pad = pad};
+
+	return put(&r, sizeof(r));
+}
+
+/* A CACHE_PAGE reply body with the given fields. */
+static size_t cache_page_rep(uint64_t size, uint32_t slots, uint32_t pad)
+{
+	struct memd_cache_page_rep r = {.size = size, .slots = slots, .pad = pad};
+
+	return put(&r, sizeof(r));
+}
+
+Test(proto_cache, cache_page_request_of_eight_zero_bytes_is_accepted)
+{
+	cr_assert_eq(req(MEMD_OP_CACHE_PAGE, cache_page_req(0, 0)), 0);
+}
+
+Test(proto_cache, cache_page_request_short_long_or_empty_is_refused)
+{
+	size_t len = cache_page_req(0, 0);
+
+	body_buf[len] = 0;
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, 0), -EINVAL, "empty");
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, 4), -EINVAL, "4 bytes");
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, len - 1), -EINVAL, "7 bytes");
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, len + 1), -EINVAL, "9 bytes");
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, 16), -EINVAL, "16 bytes");
+}
+
+Test(proto_cache, cache_page_request_with_any_flag_is_refused)
+{
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, cache_page_req(1, 0)), -EINVAL);
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, cache_page_req(0x80000000u, 0)), -EINVAL);
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, cache_page_req(UINT32_MAX, 0)), -EINVAL);
+}
+
+Test(proto_cache, cache_page_request_with_nonzero_pad_is_refused)
+{
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, cache_page_req(0, 1)), -EINVAL);
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE, cache_page_req(0, 0x100)), -EINVAL);
+}
+
+Test(proto_cache, cache_page_reply_must_describe_exactly_the_documented_page)
+{
+	const uint64_t size = MEMD_CACHE_PAGE_SIZE;
+
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(size, MEMD_CACHE_SLOTS, 0)), 0);
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(0, MEMD_CACHE_SLOTS, 0)), -EPROTO,
+	             "size 0");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(size - 64, MEMD_CACHE_SLOTS, 0)),
+	             -EPROTO, "one slot short");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(size * 2, MEMD_CACHE_SLOTS, 0)),
+	             -EPROTO, "twice the size");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(size, MEMD_CACHE_SLOTS - 1, 0)),
+	             -EPROTO, "slots - 1");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(size, 0, 0)), -EPROTO, "0 slots");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, cache_page_rep(size, MEMD_CACHE_SLOTS, 1)), -EPROTO,
+	             "pad");
+}
+
+Test(proto_cache, cache_page_reply_of_the_wrong_length_is_refused)
+{
+	size_t len = cache_page_rep(MEMD_CACHE_PAGE_SIZE, MEMD_CACHE_SLOTS, 0);
+
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, 0), -EPROTO, "empty success");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, 8), -EPROTO, "8 bytes");
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, 0, len + 8), -EPROTO, "24 bytes");
+}
+
+Test(proto_cache, cache_page_error_reply_has_an_empty_body)
+{
+	size_t len = cache_page_rep(MEMD_CACHE_PAGE_SIZE, MEMD_CACHE_SLOTS, 0);
+
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, -EEXIST, 0), 0);
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, -EMFILE, 0), 0);
+	cr_expect_eq(rep(MEMD_OP_CACHE_PAGE, -EEXIST, len), -EPROTO, "-EEXIST with a body");
+}
+
+Test(proto_cache, cache_page_opcode_is_named_and_the_next_one_is_not)
+{
+	cr_expect_str_eq(proto_op_name(MEMD_OP_CACHE_PAGE), "CACHE_PAGE");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_CACHE_PAGE | MEMD_OP_REPLY), "CACHE_PAGE");
+	cr_expect_str_eq(proto_op_name(MEMD_OP_CACHE_PAGE + 1), "?");
+	cr_expect_eq(req(MEMD_OP_CACHE_PAGE + 1, cache_page_req(0, 0)), -EOPNOTSUPP);
 }
