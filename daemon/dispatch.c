@@ -50,6 +50,7 @@
  * reply queue by conn_reply().
  */
 #include "dispatch.h"
+#include "holds.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -275,6 +276,9 @@ static int dispatch_free_batch(struct conn *c, const struct memd_hdr *h, const v
 	memcpy(&req, body, sizeof(req));
 	memd_assert(req.count >= 1 && req.count <= MEMD_BATCH_MAX);
 	for (i = 0; i < req.count; i++) {
+		if (i + 8 < req.count)
+			holds_prefetch(&c->session.holds,
+			               dispatch_load_u64(in + (size_t)(i + 8) * sizeof(uint64_t)));
 		results[i] = session_free(&c->session,
 		                          dispatch_load_u64(in + (size_t)i * sizeof(uint64_t)));
 		if (results[i] < 0 && status == 0)

@@ -113,13 +113,18 @@ int holds_insert(struct holds *h, uint64_t ref)
 {
 	int err;
 
+	size_t mask, i;
+
 	memd_assert(ref != 0);
-	if (holds_find(h, ref) != SIZE_MAX)
-		return -EEXIST;
 	err = holds_reserve(h, 1);
 	if (err < 0)
 		return err;
-	holds_place(h->slots, h->cap, ref);
+	/* One probe both looks for ref and finds its place. */
+	mask = h->cap - 1;
+	for (i = (size_t)holds_hash(ref) & mask; h->slots[i] != 0; i = (i + 1) & mask)
+		if (h->slots[i] == ref)
+			return -EEXIST;
+	h->slots[i] = ref;
 	h->count++;
 	return 0;
 }
@@ -143,6 +148,12 @@ int holds_remove(struct holds *h, uint64_t ref)
 		}
 	}
 	return 0;
+}
+
+void holds_prefetch(const struct holds *h, uint64_t ref)
+{
+	if (h->cap != 0)
+		__builtin_prefetch(&h->slots[(size_t)holds_hash(ref) & (h->cap - 1)]);
 }
 
 bool holds_contains(const struct holds *h, uint64_t ref)

@@ -42,6 +42,11 @@ int holds_remove(struct holds *h, uint64_t ref);
 /* Is ref a member?  ref 0 is never a member. */
 bool holds_contains(const struct holds *h, uint64_t ref);
 
+/* Start loading the slot where ref would live, for a batch that will look
+ * ref up soon: the table is larger than the caches, so a lookup is a
+ * cache miss, and prefetching a few refs ahead overlaps them. */
+void holds_prefetch(const struct holds *h, uint64_t ref);
+
 /* Number of members. */
 static inline size_t holds_count(const struct holds *h)
 {

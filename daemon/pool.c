@@ -31,8 +31,9 @@
  * cost is amortized over at least that many freed bytes, and a single
  * free of a block >= the threshold trims at once.  A small free that
  * merges two small dirty runs into a large one waits for the next trim.
- * A punched range loses its posix_fallocate reservation; when a block is
- * handed out from a segment that was ever punched, its pages are reserved
+ * A punched range loses its posix_fallocate reservation; each segment
+ * keeps a bit per page punched and not yet reserved again (holes), and
+ * when a block is handed out over such pages, they are reserved
  * again (shm_reserve) before the reference leaves the daemon, so a full
  * /dev/shm is -ENOMEM at allocation, never SIGBUS in a client.
  *
@@ -58,6 +59,7 @@
 #include "debug.h"
 #include "log.h"
 #include "ref.h"
+#include "sizeclass.h"
 #include "shm.h"
 
 #include <errno.h>
@@ -151,6 +153,8 @@ fail_destroy:
 /* Close and unlink segs[i]; it must be unknown to the heap already. */
 static void segment_close(struct pool_segment *seg)
 {
+	free(seg->holes);
+	seg->holes = NULL;
 	if (seg->fd_ro >= 0)
 		close(seg->fd_ro);
 	shm_segment_destroy(seg->name, seg->fd);
@@ -397,24 +401,64 @@ static int pool_grow(struct pool *pool, uint64_t size, uint64_t align)
 	return 0;
 }
 
-/* Reserve the pages of the block at ref again if its segment was ever
- * punched.  0 or -ENOMEM. */
+/* Mark pages [lo, hi) (byte offsets, page multiples) of seg as punched.
+ * Without memory for the map, the whole segment counts as punched from
+ * then on (every later reserve calls fallocate: slower, still right). */
+static void holes_mark(struct pool_segment *seg, uint64_t lo, uint64_t hi)
+{
+	uint64_t words = (seg->size / HEAP_PAGE_SIZE + 63) / 64;
+
+	if (seg->holes == NULL) {
+		seg->holes = calloc(words, sizeof(uint64_t));
+		if (seg->holes == NULL) {
+			seg->punched = true;
+			return;
+		}
+	}
+	for (uint64_t pg = lo / HEAP_PAGE_SIZE; pg < hi / HEAP_PAGE_SIZE; pg++)
+		seg->holes[pg / 64] |= UINT64_C(1) << (pg % 64);
+}
+
+/* Reserve again whatever of pages [lo, hi) of seg was punched: one
+ * fallocate over the span from the first to the last punched page, none
+ * if no page there was punched.  0 or -ENOMEM (map unchanged). */
+static int holes_fill(struct pool_segment *seg, uint64_t lo, uint64_t hi)
+{
+	uint64_t first = UINT64_MAX, last = 0;
+
+	if (seg->holes == NULL)
+		return seg->punched && shm_reserve(seg->fd, lo, hi - lo) < 0 ? -ENOMEM : 0;
+	for (uint64_t pg = lo / HEAP_PAGE_SIZE; pg < hi / HEAP_PAGE_SIZE; pg++) {
+		if (!(seg->holes[pg / 64] & (UINT64_C(1) << (pg % 64))))
+			continue;
+		first = first == UINT64_MAX ? pg : first;
+		last = pg;
+	}
+	if (first == UINT64_MAX)
+		return 0;
+	if (shm_reserve(seg->fd, first * HEAP_PAGE_SIZE, (last - first + 1) * HEAP_PAGE_SIZE) < 0)
+		return -ENOMEM;
+	for (uint64_t pg = first; pg <= last; pg++)
+		seg->holes[pg / 64] &= ~(UINT64_C(1) << (pg % 64));
+	return 0;
+}
+
+/* Reserve the pages of the block at ref again where they were punched.
+ * 0 or -ENOMEM. */
 static int block_reserve(struct pool *pool, uint64_t ref, uint64_t usable)
 {
 	struct pool_segment *seg = seg_find(pool, memd_ref_seg(ref));
-	uint64_t lo = page_floor(memd_ref_off(ref));
-	uint64_t hi = page_ceil(memd_ref_off(ref) + usable);
 
 	memd_assert(seg != NULL);
-	if (!seg->punched)
-		return 0;
-	return shm_reserve(seg->fd, lo, hi - lo) < 0 ? -ENOMEM : 0;
+	return holes_fill(seg, page_floor(memd_ref_off(ref)),
+	                  page_ceil(memd_ref_off(ref) + usable));
 }
 
 /* Allocate without the re-reserve step.  0, -EINVAL, -ENOMEM. */
 static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref,
                      uint64_t *usable)
 {
+	uint64_t u = 0;
 	int rc;
 
 	if ((align & (align - 1)) != 0)
@@ -437,6 +481,12 @@ static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint64_t 
 	}
 	if (memd_ref_seg(*ref) == pool->spare_id)
 		pool->spare_id = 0;
+	if (size <= HEAP_SMALL_MAX && align == HEAP_MIN_ALIGN) {
+		/* A slot of size's class (common/sizeclass.h): no lookup. */
+		*usable = memd_class_size(memd_size_class(size));
+		memd_assert_expensive(heap_block_size(pool->heap, *ref, &u) == 0 && u == *usable);
+		return 0;
+	}
 	rc = heap_block_size(pool->heap, *ref, usable);
 	memd_assert(rc == 0);
 	return 0;
@@ -483,7 +533,7 @@ static uint32_t batch_reserve(struct pool *pool, const uint64_t *refs, uint32_t 
 			hi = bhi > hi ? bhi : hi;
 			continue;
 		}
-		if (i > 0 && seg->punched && shm_reserve(seg->fd, lo, hi - lo) < 0)
+		if (i > 0 && holes_fill(seg, lo, hi) < 0)
 			return first;
 		first = i;
 		seg = s;
@@ -598,6 +648,7 @@ static int trim_run(void *ctx, uint32_t seg_id, uint64_t off, uint64_t len)
 		return 1;
 	}
 	seg->punched = true;
+	holes_mark(seg, off, off + len);
 	t->pool->counters.punched_bytes += len;
 	return 0;
 }

@@ -42,7 +42,10 @@ struct pool_segment {
 	uint64_t size;                /* bytes, page multiple */
 	int fd;                       /* O_RDWR fd the daemon keeps open */
 	int fd_ro;                    /* O_RDONLY fd for read-only clients; -1 until asked */
-	bool punched;                 /* some range was ever punched (re-reserve on alloc) */
+	bool punched;                 /* some range was ever punched */
+	uint64_t *holes;              /* bit per page: punched, not reserved again (NULL:
+	                               * none yet); blocks handed out over them are
+	                               * re-reserved first */
 	char name[POOL_SHM_NAME_MAX]; /* shm name, "/memd-default-1" */
 };
 

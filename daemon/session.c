@@ -168,18 +168,26 @@ static void session_hold(struct session *s, struct pool *pool, uint64_t ref, uin
 	pool_uid_charge(pool, s->uid, usable);
 }
 
-/* Take ref out of the hold set and give its charge back. */
-static void session_unhold(struct session *s, struct pool *pool, uint64_t ref, uint64_t usable)
+/* Give back the charge of one held block of usable bytes in pool (its
+ * hold has just left the set). */
+static void session_uncharge(struct session *s, struct pool *pool, uint64_t usable)
 {
-	int err = holds_remove(&s->holds, ref);
-
-	memd_assert(err == 0);
 	memd_assert(s->blocks_held > 0 && s->bytes_held >= usable &&
 	            s->pool_bytes[pool->id - 1] >= usable);
 	s->blocks_held--;
 	s->bytes_held -= usable;
 	s->pool_bytes[pool->id - 1] -= usable;
 	pool_uid_uncharge(pool, s->uid, usable);
+}
+
+/* Take ref out of the hold set and give its charge back. */
+static void session_unhold(struct session *s, struct pool *pool, uint64_t ref, uint64_t usable)
+{
+	int err = holds_remove(&s->holds, ref);
+
+	memd_assert(err == 0);
+	(void)err;
+	session_uncharge(s, pool, usable);
 }
 
 /* The pool and usable size of the live block ref.  0, -EINVAL. */
@@ -273,6 +281,8 @@ int session_alloc_batch(struct session *s, struct pool *pool, uint64_t size, uin
 	for (i = 0; i < *got; i++) {
 		struct shared_block *b;
 
+		if (i + 8 < *got)
+			holds_prefetch(&s->holds, refs[i + 8]);
 		err = session_quota_check(s, pool, *usable);
 		if (err == 0 && shared)
 			err = session_make_shared(s, pool, refs[i], *usable, &b);
@@ -300,21 +310,27 @@ int session_free(struct session *s, uint64_t ref)
 	int err;
 
 	err = session_block(s, ref, &pool, &usable);
-	if (!session_holds(s, ref))
-		return err == 0 ? -EPERM : -EINVAL;
 	if (err < 0) {
-		/* A held block that is not live: a daemon bug.  Drop the
-		 * stale hold so it is not freed again at release. */
-		log_error("session %llu: held block %#llx is not live (%s)",
-		          (unsigned long long)s->id, (unsigned long long)ref, strerror(-err));
-		holds_remove(&s->holds, ref);
+		if (holds_remove(&s->holds, ref) == 0) {
+			/* A held block that is not live: a daemon bug.  The
+			 * stale hold is dropped so it is not freed again at
+			 * release. */
+			log_error("session %llu: held block %#llx is not live (%s)",
+			          (unsigned long long)s->id, (unsigned long long)ref,
+			          strerror(-err));
+		}
 		return -EINVAL;
 	}
 	b = blocks_find(t, ref);
 	if (b == NULL) {
-		session_unhold(s, pool, ref, usable);
+		/* Private: one probe of the hold set both checks and drops. */
+		if (holds_remove(&s->holds, ref) < 0)
+			return -EPERM;
+		session_uncharge(s, pool, usable);
 		return pool_free(pool, ref);
 	}
+	if (!session_holds(s, ref))
+		return -EPERM;
 	if (block_holder_drop(b, s, false) > 0)
 		return 0;
 	session_unhold(s, pool, ref, b->size);
