@@ -33,9 +33,11 @@
 
 #include "debug.h"
 #include "ref.h"
+#include "sizeclass.h"
 #include "sock.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -60,7 +62,7 @@ static int client_break(memc_client *c, int err)
 /* Write one request frame.  0, or the sticky error. */
 static int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len)
 {
-	unsigned char frame[MEMD_HDR_SIZE + 512];
+	unsigned char frame[MEMD_HDR_SIZE + MEMC_REQ_MAX];
 	struct memd_hdr h;
 	int err;
 
@@ -73,41 +75,122 @@ static int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req
 	return err < 0 ? client_break(c, err) : 0;
 }
 
-/* Read one reply frame into c->rx; *h gets its header, *fd_out the fd that
- * came with it (or -1).  0, or the sticky error (no fd left open). */
-static int client_recv(memc_client *c, struct memd_hdr *h, int *fd_out)
+/* Have at least need bytes (<= MEMD_FRAME_MAX) of the stream buffered at
+ * c->rbuf + c->rb_start.  Each recvmsg asks for all the room left, so
+ * replies that are already there (pipelined ones too) come in one system
+ * call.  An fd that arrives waits in c->rx_fd for the call whose reply
+ * carries it (see client_call_locked); a second one is a protocol error.
+ * 0, or the sticky error. */
+static int client_fill(memc_client *c, size_t need)
 {
-	int fd_hdr = -1, fd_body = -1;
-	int err;
+	size_t have = c->rb_end - c->rb_start;
+	ssize_t n;
 
-	err = sock_read_all_fd(c->fd, c->rx, MEMD_HDR_SIZE, &fd_hdr);
-	if (err < 0)
-		return client_break(c, err);
-	err = proto_hdr_decode(c->rx, h);
-	if (err < 0) {
-		err = -EPROTO;
-		goto fail_close_fd;
+	if (have >= need)
+		return 0;
+	if (c->rb_start > 0 && MEMC_RBUF_SIZE - c->rb_start < need) {
+		memmove(c->rbuf, c->rbuf + c->rb_start, have);
+		c->rb_start = 0;
+		c->rb_end = have;
 	}
-	if (h->len > MEMD_HDR_SIZE) {
-		err = sock_read_all_fd(c->fd, c->rx, h->len - MEMD_HDR_SIZE, &fd_body);
-		if (err < 0)
-			goto fail_close_fd;
-	}
-	if (fd_hdr >= 0 && fd_body >= 0) {
-		close(fd_body);
-		err = -EPROTO;
-		goto fail_close_fd;
-	}
-	*fd_out = fd_hdr >= 0 ? fd_hdr : fd_body;
+	n = sock_read_min_fd(c->fd, c->rbuf + c->rb_end, need - have, MEMC_RBUF_SIZE - c->rb_end,
+	                     &c->rx_fd);
+	if (n < 0)
+		return client_break(c, (int)n); /* c->rx_fd closed and -1 */
+	c->rb_end += (size_t)n;
 	return 0;
-
-fail_close_fd:
-	if (fd_hdr >= 0)
-		close(fd_hdr);
-	return client_break(c, err);
 }
 
-/* The request/reply exchange proper; c->lock held. */
+/* Take the next reply frame off the stream: its body goes to the start of
+ * c->rx, *h gets its header.  0, or the sticky error. */
+static int client_recv(memc_client *c, struct memd_hdr *h)
+{
+	size_t body;
+	int err;
+
+	err = client_fill(c, MEMD_HDR_SIZE);
+	if (err < 0)
+		return err;
+	if (proto_hdr_decode(c->rbuf + c->rb_start, h) < 0)
+		return client_break(c, -EPROTO);
+	err = client_fill(c, h->len);
+	if (err < 0)
+		return err;
+	body = h->len - MEMD_HDR_SIZE;
+	memcpy(c->rx, c->rbuf + c->rb_start + MEMD_HDR_SIZE, body);
+	c->rb_start += h->len;
+	if (c->rb_start == c->rb_end)
+		c->rb_start = c->rb_end = 0; /* keep reusing the buffer's first pages */
+	return 0;
+}
+
+/* Read the next reply frame and check that it answers request id (op):
+ * c->lock held.  0 with *h and the body in c->rx, or the sticky error. */
+static int client_read_reply(memc_client *c, uint32_t id, uint16_t op, struct memd_hdr *h)
+{
+	int err = client_recv(c, h);
+
+	if (err < 0)
+		return err;
+	if (h->id == id && proto_rep_validate(op, h, c->rx, h->len - MEMD_HDR_SIZE) == 0)
+		return 0;
+	return client_break(c, -EPROTO);
+}
+
+/* Read the reply to the oldest request sent by client_send_async() and
+ * give it to that request's handler; c->lock held.  0, or the sticky
+ * error (or the handler's). */
+static int client_pending_one(memc_client *c)
+{
+	struct memc_pending p = c->pending[c->pend_head];
+	struct memd_hdr h;
+	int err;
+
+	c->pend_head = (c->pend_head + 1) % MEMC_PENDING_MAX;
+	c->pend_n--;
+	err = client_read_reply(c, p.id, p.op, &h);
+	if (err < 0)
+		return err;
+	return p.fn != NULL ? p.fn(c, p.arg, &h, c->rx, h.len - MEMD_HDR_SIZE) : 0;
+}
+
+int client_drain(memc_client *c)
+{
+	int err = 0;
+
+	while (c->pend_n > 0 && err == 0)
+		err = client_pending_one(c);
+	return err < 0 ? err : atomic_load(&c->broken);
+}
+
+int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_len,
+                      memc_reply_fn *fn, void *arg)
+{
+	struct memc_pending *p;
+	uint32_t id;
+	int err;
+
+	err = atomic_load(&c->broken);
+	if (err < 0)
+		return err;
+	if (c->pend_n == MEMC_PENDING_MAX) {
+		err = client_pending_one(c);
+		if (err < 0)
+			return err;
+	}
+	id = c->next_id++;
+	err = client_send(c, op, id, req, req_len);
+	if (err < 0)
+		return err;
+	p = &c->pending[(c->pend_head + c->pend_n) % MEMC_PENDING_MAX];
+	*p = (struct memc_pending){.id = id, .op = op, .fn = fn, .arg = arg};
+	c->pend_n++;
+	return 0;
+}
+
+/* The request/reply exchange proper; c->lock held.  Replies come in
+ * request order, so the replies to requests still pending are read (and
+ * handled) first.  Only replies to these synchronous calls carry fds. */
 static int client_call_locked(memc_client *c, uint16_t op, const void *req, size_t req_len,
                               void *rep, size_t rep_cap, size_t *rep_len, int *fd_out)
 {
@@ -124,11 +207,18 @@ static int client_call_locked(memc_client *c, uint16_t op, const void *req, size
 	err = client_send(c, op, id, req, req_len);
 	if (err < 0)
 		return err;
-	err = client_recv(c, &h, &fd);
+	err = client_drain(c);
 	if (err < 0)
 		return err;
+	err = client_read_reply(c, id, op, &h);
+	if (err < 0)
+		return err;
+	/* Every request sent is answered now: an fd that came belongs to
+	 * this reply, and bytes past it are a protocol error. */
+	fd = c->rx_fd;
+	c->rx_fd = -1;
 	body_len = h.len - MEMD_HDR_SIZE;
-	if (h.id != id || proto_rep_validate(op, &h, c->rx, body_len) < 0)
+	if (c->rb_end != c->rb_start)
 		goto fail_protocol;
 	if ((fd >= 0 && fd_out == NULL) || (fd < 0 && fd_out != NULL && h.status == 0))
 		goto fail_protocol;
@@ -213,13 +303,20 @@ int memc_connect(const char *socket_path, memc_client **out)
 		err = -ENOMEM;
 		goto fail_free_client;
 	}
+	c->rbuf = malloc(MEMC_RBUF_SIZE);
+	if (c->rbuf == NULL) {
+		err = -ENOMEM;
+		goto fail_free_rx;
+	}
+	c->rx_fd = -1;
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err < 0)
-		goto fail_free_rx;
+		goto fail_free_rbuf;
 	err = segtab_init(&c->segs);
 	if (err < 0)
 		goto fail_destroy_lock;
 	c->next_id = 1;
+	cache_init(c);
 	c->fd = sock_connect_unix(client_socket_path(socket_path));
 	if (c->fd < 0) {
 		err = c->fd;
@@ -233,10 +330,14 @@ int memc_connect(const char *socket_path, memc_client **out)
 
 fail_close_fd:
 	close(c->fd);
+	if (c->rx_fd >= 0)
+		close(c->rx_fd);
 fail_destroy_segtab:
 	segtab_destroy(&c->segs);
 fail_destroy_lock:
 	pthread_mutex_destroy(&c->lock);
+fail_free_rbuf:
+	free(c->rbuf);
 fail_free_rx:
 	free(c->rx);
 fail_free_client:
@@ -248,10 +349,14 @@ void memc_close(memc_client *c)
 {
 	if (c == NULL)
 		return;
+	cache_fini(c);
 	close(c->fd);
+	if (c->rx_fd >= 0)
+		close(c->rx_fd);
 	segtab_destroy(&c->segs);
 	pthread_mutex_destroy(&c->lock);
 	free(c->pools);
+	free(c->rbuf);
 	free(c->rx);
 	free(c);
 }
@@ -276,10 +381,7 @@ static void client_pool_remember(memc_client *c, const char *name, const struct 
 	c->npools++;
 }
 
-/* Pool id of name: from the cache, else by a POOL request (cached on
- * success).  0 and *id set, or -EINVAL (bad name), -ENOENT, -EACCES, or a
- * connection error. */
-static int client_pool_id(memc_client *c, const char *name, uint32_t *id)
+int client_pool_id(memc_client *c, const char *name, uint32_t *id)
 {
 	struct memd_pool_req req;
 	struct memd_pool_rep rep;
@@ -319,14 +421,43 @@ static int client_zero(memc_client *c, memc_ref ref, uint64_t size)
 	return 0;
 }
 
-int memc_alloc(memc_client *c, const char *pool, size_t size, unsigned flags, memc_ref *out)
+/* Is err a refusal that blocks sitting in this client's caches may cause
+ * (they count as held), so that cache_reclaim() and one retry can help? */
+static bool client_reclaim_helps(memc_client *c, int err)
+{
+	return (err == -EDQUOT || err == -ENOMEM) && cache_reclaim(c) > 0;
+}
+
+/* A private block from the calling thread's cache.  0, an error, or 1:
+ * the cache does not serve this request. */
+static int client_alloc_cached(memc_client *c, const char *pool, size_t size, unsigned flags,
+                               memc_ref *out)
+{
+	uint32_t cls = memd_size_class(size);
+	int err;
+
+	if (size > MEMD_SMALL_MAX || (flags & MEMC_SHARED))
+		return 1;
+	err = cache_alloc(c, pool, cls, out);
+	if (err == 0 && (flags & MEMC_ZERO)) {
+		err = client_zero(c, *out, memd_class_size(cls));
+		if (err < 0)
+			memc_free(c, *out);
+	}
+	return err;
+}
+
+/* memc_alloc through the cache or one ALLOC round trip. */
+static int client_alloc(memc_client *c, const char *pool, size_t size, unsigned flags,
+                        memc_ref *out)
 {
 	struct memd_alloc_req req = {.size = size};
 	struct memd_alloc_rep rep;
 	int err;
 
-	if (c == NULL || out == NULL || size == 0 || (flags & ~MEMC_FLAGS_ALL) != 0)
-		return -EINVAL;
+	err = client_alloc_cached(c, pool, size, flags, out);
+	if (err <= 0)
+		return err;
 	err = client_pool_id(c, pool != NULL ? pool : MEMC_DEFAULT_POOL, &req.pool_id);
 	if (err < 0)
 		return err;
@@ -348,13 +479,51 @@ fail_free_block:
 	return err;
 }
 
+int memc_alloc(memc_client *c, const char *pool, size_t size, unsigned flags, memc_ref *out)
+{
+	int err;
+
+	if (c == NULL || out == NULL || size == 0 || (flags & ~MEMC_FLAGS_ALL) != 0)
+		return -EINVAL;
+	err = client_alloc(c, pool, size, flags, out);
+	if (err < 0 && client_reclaim_helps(c, err))
+		err = client_alloc(c, pool, size, flags, out);
+	return err;
+}
+
+/* A request about ref that the cache did not answer: under c->lock, first
+ * let the cache settle (every pending reply read, every arrived lease
+ * recorded), because a block of a lease whose reply was still unread is a
+ * cached block, which the daemon must not be asked about (it would free or
+ * share it under the cache's feet): such a block counts as freed
+ * (-EINVAL).  Then one round trip. */
+static int client_call_ref(memc_client *c, uint16_t op, memc_ref ref, const void *req,
+                           size_t req_len, void *rep, size_t rep_cap)
+{
+	size_t size;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	err = cache_settle(c);
+	if (err == 0 && cache_query(c, ref, &size) <= 0)
+		err = -EINVAL; /* in a lease that just arrived: never handed out */
+	if (err == 0)
+		err = client_call(c, 1, op, req, req_len, rep, rep_cap, NULL, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
 int memc_free(memc_client *c, memc_ref ref)
 {
 	struct memd_ref_req req = {.ref = ref};
+	int err;
 
 	if (c == NULL || ref == 0)
 		return -EINVAL;
-	return client_call(c, 0, MEMD_OP_FREE, &req, sizeof(req), NULL, 0, NULL, NULL);
+	err = cache_free(c, ref);
+	if (err <= 0)
+		return err;
+	return client_call_ref(c, MEMD_OP_FREE, ref, &req, sizeof(req), NULL, 0);
 }
 
 int memc_size(memc_client *c, memc_ref ref, size_t *out)
@@ -365,7 +534,10 @@ int memc_size(memc_client *c, memc_ref ref, size_t *out)
 
 	if (c == NULL || out == NULL || ref == 0)
 		return -EINVAL;
-	err = client_call(c, 0, MEMD_OP_SIZE, &req, sizeof(req), &rep, sizeof(rep), NULL, NULL);
+	err = cache_query(c, ref, out);
+	if (err <= 0)
+		return err;
+	err = client_call_ref(c, MEMD_OP_SIZE, ref, &req, sizeof(req), &rep, sizeof(rep));
 	if (err < 0)
 		return err;
 	*out = rep.size;
@@ -375,19 +547,31 @@ int memc_size(memc_client *c, memc_ref ref, size_t *out)
 int memc_share(memc_client *c, memc_ref ref)
 {
 	struct memd_ref_req req = {.ref = ref};
+	int err;
 
 	if (c == NULL || ref == 0)
 		return -EINVAL;
-	return client_call(c, 0, MEMD_OP_SHARE, &req, sizeof(req), NULL, 0, NULL, NULL);
+	err = cache_claim(c, ref);
+	if (err < 0)
+		return err;
+	return client_call_ref(c, MEMD_OP_SHARE, ref, &req, sizeof(req), NULL, 0);
 }
 
 int memc_retain(memc_client *c, memc_ref ref)
 {
 	struct memd_ref_req req = {.ref = ref};
+	size_t size;
+	int err;
 
 	if (c == NULL || ref == 0)
 		return -EINVAL;
-	return client_call(c, 0, MEMD_OP_RETAIN, &req, sizeof(req), NULL, 0, NULL, NULL);
+	err = cache_query(c, ref, &size);
+	if (err <= 0)
+		return err == 0 ? -EPERM : err; /* a cache block is private */
+	err = client_call_ref(c, MEMD_OP_RETAIN, ref, &req, sizeof(req), NULL, 0);
+	if (err < 0 && client_reclaim_helps(c, err))
+		err = client_call_ref(c, MEMD_OP_RETAIN, ref, &req, sizeof(req), NULL, 0);
+	return err;
 }
 
 /* Copy a published name into its wire field (len bytes, zeros after).
@@ -418,7 +602,10 @@ int memc_publish(memc_client *c, const char *name, memc_ref ref)
 	err = client_name(name, req.name, &req.len);
 	if (err < 0)
 		return err;
-	return client_call(c, 0, MEMD_OP_PUBLISH, &req, sizeof(req), NULL, 0, NULL, NULL);
+	err = cache_claim(c, ref);
+	if (err < 0)
+		return err;
+	return client_call_ref(c, MEMD_OP_PUBLISH, ref, &req, sizeof(req), NULL, 0);
 }
 
 int memc_lookup(memc_client *c, const char *name, memc_ref *out)
@@ -433,6 +620,9 @@ int memc_lookup(memc_client *c, const char *name, memc_ref *out)
 	if (err < 0)
 		return err;
 	err = client_call(c, 0, MEMD_OP_LOOKUP, &req, sizeof(req), &rep, sizeof(rep), NULL, NULL);
+	if (err < 0 && client_reclaim_helps(c, err))
+		err = client_call(c, 0, MEMD_OP_LOOKUP, &req, sizeof(req), &rep, sizeof(rep), NULL,
+		                  NULL);
 	if (err < 0)
 		return err;
 	*out = rep.ref;

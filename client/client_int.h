@@ -21,13 +21,35 @@
 #define SEGTAB_LEAF_SIZE (1u << SEGTAB_LEAF_BITS)
 #define SEGTAB_DIR_SIZE  (1u << SEGTAB_DIR_BITS)
 
+/* Largest request body the client sends: a full FREE_BATCH. */
+#define MEMC_REQ_MAX (sizeof(struct memd_free_batch_req) + MEMD_BATCH_MAX * sizeof(uint64_t))
+
+/* The cache's record of one 256 KiB chunk of a segment (cache.c): two bits
+ * per 16-byte granule, set only at the start of a block this client holds
+ * through its caches (CMAP_HELD) and, of those, the ones handed to the
+ * application (CMAP_USED); and the size class of the slab on each page. */
+#define CMAP_CHUNK_SHIFT 18
+#define CMAP_GRAN_SHIFT  4
+#define CMAP_PAGE_SHIFT  12
+#define CMAP_GRANULES    (1u << (CMAP_CHUNK_SHIFT - CMAP_GRAN_SHIFT))
+#define CMAP_WORDS       (CMAP_GRANULES / 32)
+#define CMAP_PAGES       (1u << (CMAP_CHUNK_SHIFT - CMAP_PAGE_SHIFT))
+
+struct cmap_chunk {
+	_Atomic uint64_t w[CMAP_WORDS];  /* bit 2g: granule g held; 2g+1: in use */
+	_Atomic uint8_t cls[CMAP_PAGES]; /* size class of each page's slab */
+};
+
 /* One mapped segment.  Written once before it is published, then immutable
  * until memc_close(). */
 struct memc_seg {
-	uint32_t id;     /* segment id */
-	uint32_t access; /* MEMD_ACCESS_* the mapping was made with */
-	char *base;      /* start of this process's mapping */
-	uint64_t size;   /* mapped bytes (the segment's size) */
+	uint32_t id;                        /* segment id */
+	uint32_t access;                    /* MEMD_ACCESS_* the mapping was made with */
+	char *base;                         /* start of this process's mapping */
+	uint64_t size;                      /* mapped bytes (the segment's size) */
+	_Atomic(struct cmap_chunk *) *cmap; /* ceil(size / 256 KiB) chunk records, NULL
+	                                     * until the cache leases a block there */
+	_Atomic uint32_t cache_pool;        /* pool id of the segment (0: not yet known) */
 };
 
 /* A leaf of the segment table: SEGTAB_LEAF_SIZE publish-once slots. */
@@ -66,6 +88,42 @@ struct memc_pool {
 	uint32_t access;               /* MEMD_ACCESS_* granted */
 };
 
+struct memc_tcache;
+struct cache_lease;
+
+/* The client-wide part of the cache (cache.c). */
+struct memc_cache {
+	int enabled;                  /* 0: every call is a round trip */
+	uint64_t max;                 /* bytes all threads' caches may hold */
+	uint64_t thread_max;          /* bytes one thread's cache may hold */
+	_Atomic int64_t credit;       /* bytes of max not taken by a thread */
+	_Atomic unsigned pressure;    /* bumped when credit ran out: threads shrink */
+	struct memc_tcache *threads;  /* every thread's cache (registry lock) */
+	struct cache_lease *unreg;    /* leases arrived but not recorded yet (c->lock) */
+	struct memd_cache_slot *page; /* the daemon's counters page, or NULL */
+	int page_state;               /* 0: not asked yet, 1: mapped, < 0: none */
+	uint64_t slot_used[MEMD_CACHE_SLOTS / 64]; /* exclusive slots given out (c->lock) */
+};
+
+/* Handler of the reply to a request sent with client_send_async(), called
+ * with c->lock held by whichever call reads that reply: h is its header,
+ * body/len its body.  Returns 0 or an error, which the reading call
+ * returns (break the connection with client_protocol_error() if the reply
+ * is wrong). */
+typedef int memc_reply_fn(memc_client *c, void *arg, const struct memd_hdr *h, const void *body,
+                          size_t len);
+
+#define MEMC_PENDING_MAX 8                    /* requests sent, replies not read yet */
+#define MEMC_RBUF_SIZE   (2 * MEMD_FRAME_MAX) /* stream buffer: a frame always fits */
+
+/* A request whose reply is still to be read. */
+struct memc_pending {
+	uint32_t id;       /* request id */
+	uint16_t op;       /* its opcode */
+	memc_reply_fn *fn; /* handler of the reply, or NULL */
+	void *arg;         /* the handler's argument */
+};
+
 struct memc_client {
 	int fd;                      /* connected socket, owned */
 	pthread_mutex_t lock;        /* serializes requests; guards the fields below it */
@@ -74,9 +132,17 @@ struct memc_client {
 	struct memc_pool *pools;     /* pool name cache */
 	size_t npools;               /* entries in pools */
 	size_t pools_cap;            /* capacity of pools */
-	unsigned char *rx;           /* reply buffer, MEMD_FRAME_MAX bytes */
+	unsigned char *rx;           /* body of the reply just read, MEMD_FRAME_MAX bytes */
+	unsigned char *rbuf;         /* bytes read off the socket, MEMC_RBUF_SIZE */
+	size_t rb_start;             /* first unconsumed byte of rbuf */
+	size_t rb_end;               /* end of the bytes read into rbuf */
+	int rx_fd;                   /* an fd received, not yet claimed by its reply, or -1 */
 	struct memd_hello_rep hello; /* the daemon's HELLO reply */
-	struct memc_segtab segs;     /* segment table; written under lock, read without */
+	struct memc_pending pending[MEMC_PENDING_MAX]; /* ring of requests awaiting replies */
+	unsigned pend_head;                            /* oldest entry of pending */
+	unsigned pend_n;                               /* entries in pending */
+	struct memc_segtab segs; /* segment table; written under lock, read without */
+	struct memc_cache cache; /* per-thread caches of private blocks (cache.c) */
 };
 
 /* Send one request (op, body) and wait for its reply, under c->lock unless
@@ -91,10 +157,26 @@ struct memc_client {
 int client_call(memc_client *c, int locked, uint16_t op, const void *req, size_t req_len, void *rep,
                 size_t rep_cap, size_t *rep_len, int *fd_out);
 
+/* Send a request without waiting for its reply, c->lock held: the reply
+ * is read, and given to fn, by the next call that reads replies (replies
+ * come in request order), or when MEMC_PENDING_MAX requests are pending.
+ * Keeps the number of unread replies bounded, so the daemon's writes never
+ * block on us.  0, or the connection's sticky error. */
+int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_len,
+                      memc_reply_fn *fn, void *arg);
+
+/* Read and handle every pending reply; c->lock held.  0 or an error. */
+int client_drain(memc_client *c);
+
 /* The caller found a reply that is valid on the wire but wrong for its
  * request (e.g. a MAP reply for another segment): mark the connection
  * broken.  c->lock held.  Returns -EPROTO. */
 int client_protocol_error(memc_client *c);
+
+/* Pool id of name: from the client's pool cache, else by a POOL request
+ * (cached on success); takes c->lock.  0 and *id set, or -EINVAL (bad
+ * name), -ENOENT, -EACCES, or a connection error. */
+int client_pool_id(memc_client *c, const char *name, uint32_t *id);
 
 /* Initialise an empty segment table.  0 or -ENOMEM. */
 int segtab_init(struct memc_segtab *t);
@@ -109,5 +191,52 @@ struct memc_seg *segtab_find(struct memc_segtab *t, uint32_t seg_id);
  * c->lock.  0 and *out set, or -EINVAL (unknown segment), -EACCES, -EPIPE,
  * -ECONNRESET, -EPROTO, -ENOMEM. */
 int segtab_map(memc_client *c, uint32_t seg_id, struct memc_seg **out);
+
+/* segtab_map() for a caller that holds c->lock already. */
+int segtab_map_held(memc_client *c, uint32_t seg_id, struct memc_seg **out);
+
+/* ---- cache.c: the fast path ---- */
+
+/* Read the cache's bounds ($MEMC_CACHE_BYTES, $MEMC_THREAD_CACHE_BYTES) and
+ * set up c->cache.  Never fails: a bad setting disables the cache. */
+void cache_init(memc_client *c);
+
+/* Free every thread's cache of c (the caller's own ones at once, other
+ * threads' when they next look or exit) and the counters page.  The
+ * blocks themselves go back when the connection closes. */
+void cache_fini(memc_client *c);
+
+/* Serve a private allocation of class cls from the calling thread's cache
+ * of pool (refilling it with one ALLOC_BATCH when empty).  0 and *out set,
+ * a negative errno, or 1: not served, use the plain ALLOC. */
+int cache_alloc(memc_client *c, const char *pool, uint32_t cls, memc_ref *out);
+
+/* Give every block every thread caches for c back to the daemon (after a
+ * refusal for -EDQUOT or -ENOMEM, which those blocks may cause).  Returns
+ * how many went back: 0 means a retry cannot help. */
+size_t cache_reclaim(memc_client *c);
+
+/* Before a request about one reference reaches the daemon (c->lock held):
+ * read every pending reply and record every lease that arrived, so the
+ * cache's record is complete and cache_query() tells whether ref is a
+ * cached block.  0 or the connection's error. */
+int cache_settle(memc_client *c);
+
+/* Free ref if it is a block of this client's caches in use: 0 (kept in the
+ * calling thread's cache, or returned), -EINVAL (a cached block: already
+ * freed), or 1: not a cache block, ask the daemon. */
+int cache_free(memc_client *c, memc_ref ref);
+
+/* Before SHARE or PUBLISH of ref: a cache block in use leaves the cache's
+ * care for good (0), a cached one is refused (-EINVAL); 1: not a cache
+ * block. */
+int cache_claim(memc_client *c, memc_ref ref);
+
+/* What the cache knows of ref: 0 and *size (a block in use), -EINVAL (a
+ * cached block: freed), or 1: not a cache block. */
+int cache_query(memc_client *c, memc_ref ref, size_t *size);
+
+/* Free the chunk records of a segment (segtab_destroy). */
+void cache_seg_free(struct memc_seg *s);
 
 #endif /* MEMCLIENT_INT_H */

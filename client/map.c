@@ -83,6 +83,7 @@ static void segtab_free_leaf(struct memc_seg_leaf *leaf)
 		if (s == NULL)
 			continue;
 		munmap(s->base, s->size);
+		cache_seg_free(s);
 		free(s);
 	}
 	free(leaf);
@@ -213,13 +214,20 @@ static int segtab_mmap(int fd, const struct memd_map_rep *rep, struct memc_seg *
 		return -errno;
 	if (st.st_size < 0 || (uint64_t)st.st_size < rep->size || rep->size > SIZE_MAX)
 		return -EPROTO;
-	s = malloc(sizeof(*s));
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
+	/* calloc: all NULL (the chunk records come with the cache's leases) */
+	s->cmap = calloc((rep->size + (UINT64_C(1) << CMAP_CHUNK_SHIFT) - 1) >> CMAP_CHUNK_SHIFT,
+	                 sizeof(s->cmap[0]));
+	if (s->cmap == NULL) {
+		err = -ENOMEM;
+		goto fail_free_seg;
+	}
 	base = mmap(NULL, (size_t)rep->size, prot, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		err = -errno;
-		goto fail_free_seg;
+		goto fail_free_cmap;
 	}
 	s->id = rep->seg_id;
 	s->access = rep->access;
@@ -228,6 +236,8 @@ static int segtab_mmap(int fd, const struct memd_map_rep *rep, struct memc_seg *
 	*out = s;
 	return 0;
 
+fail_free_cmap:
+	free(s->cmap);
 fail_free_seg:
 	free(s);
 	return err;
@@ -269,11 +279,20 @@ static int segtab_map_locked(memc_client *c, uint32_t seg_id, struct memc_seg **
 
 fail_unmap:
 	munmap(s->base, s->size);
+	free(s->cmap);
 	free(s);
 fail_close_fd:
 	if (fd >= 0)
 		close(fd);
 	return err;
+}
+
+int segtab_map_held(memc_client *c, uint32_t seg_id, struct memc_seg **out)
+{
+	*out = segtab_find(&c->segs, seg_id);
+	if (*out != NULL)
+		return 0;
+	return segtab_map_locked(c, seg_id, out);
 }
 
 int segtab_map(memc_client *c, uint32_t seg_id, struct memc_seg **out)

@@ -44,6 +44,30 @@
  * it may memc_retain, memc_lookup, memc_size and read, but memc_alloc and
  * memc_publish/memc_unpublish there fail with -EACCES.
  *
+ * The fast path.  Private blocks of up to 32 KiB come from caches in the
+ * calling thread (one per client, pool and size class) that the library
+ * fills from memd many blocks per message and empties back the same way;
+ * memc_free of such a block keeps it in the freeing thread's cache for the
+ * next memc_alloc of its size class.  So most memc_alloc and memc_free
+ * calls make no system call and take no lock another thread holds.
+ * Larger blocks, MEMC_SHARED, sharing, names and memc_retain always ask
+ * memd.  To memd, cached blocks are blocks the client holds: they count in
+ * quotas and in the pool until the cache gives them back; `memctl clients`
+ * shows them apart from the blocks in use.  When memd refuses a request
+ * with -EDQUOT or -ENOMEM, the library first gives every thread's cached
+ * blocks back and tries once more, so a quota holds exactly as if there
+ * were no cache.  A thread's cache is given back when the thread exits,
+ * all of them at memc_close().  Each cache is bounded in bytes, and so are
+ * all of a client's caches together, read from the environment at
+ * memc_connect():
+ *   MEMC_THREAD_CACHE_BYTES  one thread's cache (default 2M)
+ *   MEMC_CACHE_BYTES         all the client's caches (default 8M); 0 turns
+ *                            the cache off (every call asks memd)
+ * Values are bytes with an optional K, M or G suffix; an invalid value
+ * turns the cache off.  The cache refuses what memd refuses: freeing a
+ * block twice or by an interior reference gives -EINVAL, a block this
+ * client does not hold -EPERM, and neither is ever cached.
+ *
  * Quotas.  A pool may cap the bytes one client (client_quota) or all the
  * clients of one uid (uid_quota) hold in it; a call that would pass either
  * fails with -EDQUOT and dropping holds gives the room back.  A client is

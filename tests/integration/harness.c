@@ -307,6 +307,11 @@ static void start_failed(struct memd_harness *h, const char *why)
 	cr_assert_fail("%s", msg);
 }
 
+void harness_cache_off(void)
+{
+	cr_assert_eq(setenv("MEMC_CACHE_BYTES", "0", 1), 0);
+}
+
 void memd_start(struct memd_harness *h, const char *config_ini)
 {
 	static unsigned counter;

@@ -46,6 +46,13 @@ extern struct memd_harness H;
  * (cr_assert) if memd cannot start, showing its output. */
 void memd_start(struct memd_harness *h, const char *config_ini);
 
+/* Turn libmemclient's per-thread block caches off for the clients this test
+ * process (and its children) connects from now on ($MEMC_CACHE_BYTES=0),
+ * for tests that count exactly what the daemon holds: a cache keeps freed
+ * private blocks held.  Criterion runs each test in its own process, so
+ * this does not leak into other tests. */
+void harness_cache_off(void);
+
 /* Send sig (SIGTERM or SIGINT) to memd, wait up to 10 s (then SIGKILL),
  * and assert: exit status 0, socket file gone, no /dev/shm/<prefix>-*
  * entry (any found are removed).  Removes the temp dir.  Fails the test

@@ -325,6 +325,7 @@ static json_t *client_by_pid(json_t *clients, pid_t pid)
 
 Test(memctl, json_attributes_private_shared_and_published_blocks, .fini = harness_fini)
 {
+	harness_cache_off(); /* exact block counts: no cached blocks */
 	struct kid a, b, r;
 	json_t *doc, *blocks, *blk, *names, *clients, *c;
 
@@ -394,6 +395,7 @@ Test(memctl, json_attributes_private_shared_and_published_blocks, .fini = harnes
 
 Test(memctl, blocks_of_a_pid_list_exactly_that_pid_and_page_past_one_frame, .fini = harness_fini)
 {
+	harness_cache_off(); /* exact block counts: no cached blocks */
 	struct kid a, m;
 	char pid[16];
 	json_t *doc, *blocks, *blk;
@@ -421,6 +423,7 @@ Test(memctl, blocks_of_a_pid_list_exactly_that_pid_and_page_past_one_frame, .fin
 
 Test(memctl, killed_client_disappears_from_clients_and_blocks, .fini = harness_fini)
 {
+	harness_cache_off(); /* exact block counts: no cached blocks */
 	struct kid a, b;
 	json_t *doc = NULL;
 	int64_t deadline;
@@ -714,6 +717,7 @@ Test(memctl, map_draws_segments_and_writes_well_formed_svg, .fini = harness_fini
 
 Test(memctl, status_pools_and_watch_report_the_daemon, .fini = harness_fini)
 {
+	harness_cache_off(); /* exact block counts: no cached blocks */
 	struct kid a;
 	struct run r;
 	json_t *doc, *pools, *p;
