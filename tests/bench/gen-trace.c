@@ -32,6 +32,9 @@
  *            order: 300k blocks of 16..128 B, then 100k of 256..2048 B, then
  *            250k of 16 B..4 KiB (log-uniform).  The survivors of each round
  *            pin the pages the next round would like to reuse.
+ *   small    (seed 0x736d616c6c) 3000 events of the server mix: for
+ *            tests that check the shape of memd-bench's output, not
+ *            for measurements.
  *
  * Lifetimes are counted in allocations: a block allocated at allocation
  * number n with lifetime L is freed just before allocation n + L.  Blocks
@@ -331,6 +334,7 @@ static const struct kind kinds[] = {
         {"server", UINT64_C(0x736572766572), 1500000, gen_server},
         {"powerlaw", UINT64_C(0x706f7765726c6177), 1500000, gen_powerlaw},
         {"phases", UINT64_C(0x706861736573), 0, gen_phases},
+        {"small", UINT64_C(0x736d616c6c), 3000, gen_server},
 };
 
 /* Generate kind k with seed into path.  0 or 1. */
@@ -363,7 +367,7 @@ int main(int argc, char **argv)
 	char *end;
 
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: gen-trace server|powerlaw|phases OUTPUT [SEED]\n");
+		fprintf(stderr, "usage: gen-trace server|powerlaw|phases|small OUTPUT [SEED]\n");
 		return 64;
 	}
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {

@@ -2,10 +2,11 @@
  * rtt.c - `memd-bench rtt`: one request/response through libmemclient and
  * memd against a bare one over a Unix socket pair, in the same run.
  *
- * The daemon side: memc_size() on a live block.  In this libmemclient it
- * always asks the daemon (client.c: memc_size -> client_call(SIZE); there
- * is no client-side size cache), and memd must look the block up to
- * answer.  Its frames: a 24-byte request (16-byte header + memd_ref_req)
+ * The daemon side: memc_size() on a live block too large for the client's
+ * per-thread caches (client/cache.c answers the size of its own small
+ * blocks without a round trip), so libmemclient must ask the daemon
+ * (client.c: memc_size -> client_call_ref(SIZE)) and memd must look the
+ * block up to answer.  Its frames: a 24-byte request (16-byte header + memd_ref_req)
  * and a 24-byte reply (header + memd_size_rep).
  *
  * The bare side: the same sizes over socketpair(AF_UNIX, SOCK_STREAM)
@@ -47,6 +48,7 @@
 
 #include "memclient.h"
 #include "proto.h"
+#include "sizeclass.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -64,7 +66,7 @@
 
 #define RTT_REQ_BYTES (MEMD_HDR_SIZE + sizeof(struct memd_ref_req))
 #define RTT_REP_BYTES (MEMD_HDR_SIZE + sizeof(struct memd_size_rep))
-#define RTT_BLOCK     64 /* bytes of the block memc_size asks about */
+#define RTT_BLOCK     (MEMD_SMALL_MAX + 1) /* memc_size's block: never a cached one */
 #define RTT_CHUNK     10 /* iterations of one kind before switching */
 
 _Static_assert(RTT_REQ_BYTES == 24 && RTT_REP_BYTES == 24, "SIZE frames are 24 bytes");
