@@ -69,15 +69,17 @@
  * reference settles first, so the daemon is never asked about a block
  * that is really in a cache).
  *
- * Adapting.  A bin's batch (blocks per refill) starts at CACHE_BATCH_START
- * and doubles when the bin runs dry before its lease came (or with no
- * lease under way), and on every overflow, up to CACHE_BATCH_BYTES of
- * blocks; a bin keeps at most twice its batch.  Every CACHE_GC_TICKS calls
- * a thread looks at each bin's low-water mark since the last look: blocks
- * that sat unused the whole time (3/4 of the low water) go back, and that
- * bin's batch halves.  So a hot class keeps big batches, and memory a
- * phase of the program stopped using returns within a few thousand
- * calls.
+ * Adapting.  A bin's batch (blocks per refill) starts at CACHE_START_BYTES
+ * of blocks (at least CACHE_BATCH_START) and doubles when the bin runs dry
+ * before its lease came (or with no lease under way), and on every
+ * overflow, up to CACHE_BATCH_BYTES of blocks.  A bin keeps at most four
+ * times its batch; then the oldest go back, gathered with other returns
+ * into one FREE_BATCH of up to CACHE_RET_BYTES.  Every CACHE_GC_TICKS
+ * calls a thread looks at each bin's low-water mark since the last look:
+ * blocks that sat unused the whole time (3/4 of the low water) go back,
+ * and that bin's batch halves.  So a hot class keeps big batches, and
+ * memory a phase of the program stopped using returns within a few
+ * thousand calls.
  *
  * Counters.  memd shows each client's cached blocks apart from those in
  * use; only the client knows which are which, so it writes them into a
@@ -104,14 +106,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_DEFAULT_MAX        (8u << 20)             /* all threads' caches of one client */
-#define CACHE_DEFAULT_THREAD_MAX (2u << 20)             /* one thread's cache */
-#define CACHE_CREDIT_CHUNK       (64u << 10)            /* budget taken from the client at once */
-#define CACHE_BATCH_BYTES        (64u << 10)            /* a bin's largest batch, bytes */
-#define CACHE_BATCH_BLOCKS       512u                   /* ... and blocks */
-#define CACHE_BATCH_START        8u                     /* a new bin's batch */
-#define CACHE_AHEAD_MIN          8u                     /* smallest batch leased ahead of need */
-#define CACHE_GC_TICKS           16384u                 /* calls between GC looks */
+#define CACHE_DEFAULT_MAX        (8u << 20)   /* all threads' caches of one client */
+#define CACHE_DEFAULT_THREAD_MAX (2u << 20)   /* one thread's cache */
+#define CACHE_CREDIT_CHUNK       (64u << 10)  /* budget taken from the client at once */
+#define CACHE_BATCH_BYTES        (64u << 10)  /* a bin's largest batch, bytes */
+#define CACHE_BATCH_BLOCKS       512u         /* ... and blocks */
+#define CACHE_BATCH_START        8u           /* a new bin's batch, at least */
+#define CACHE_START_BYTES        (4u << 10)   /* ... and in bytes */
+#define CACHE_AHEAD_MIN          8u           /* smallest batch leased ahead of need */
+#define CACHE_RET_BYTES          (256u << 10) /* bytes of returns gathered before sending */
+#define CACHE_GC_TICKS           16384u       /* calls between GC looks */
 #define CACHE_SLOT_SHARED        (MEMD_CACHE_SLOTS - 1) /* the slot threads share */
 
 #define CMAP_HELD UINT64_C(1) /* at bit 2g: the block at granule g is ours */
@@ -155,7 +159,7 @@ struct cache_pool {
 
 /* One thread's cache for one client. */
 struct memc_tcache {
-	_Atomic int busy;             /* the owner is inside a call (tc_enter) */
+	_Atomic int busy;             /* the owner is inside a call (tc_lock) */
 	_Atomic int reclaim;          /* cache_reclaim() wants or holds the cache */
 	bool owner_locked;            /* the owner went in through mutex */
 	pthread_mutex_t mutex;        /* the slow side: reclaimers, and the owner
@@ -172,6 +176,8 @@ struct memc_tcache {
 	uint64_t credit;              /* bytes of the client's budget taken */
 	uint64_t ahead;               /* bytes of leases sent ahead, not collected */
 	uint64_t ahead_blocks;        /* blocks of those leases */
+	struct cache_ret *ret;        /* blocks on their way back (NULL until needed) */
+	uint64_t ret_bytes;           /* their bytes */
 	uint32_t ticks;               /* calls since the last GC look */
 	unsigned pressure;            /* the client's pressure count last seen */
 	struct cache_pool *dflt;      /* the "default" pool, once met */
@@ -180,7 +186,10 @@ struct memc_tcache {
 	struct memd_cache_slot local; /* the slot when the daemon gave no page */
 };
 
-/* Blocks on their way back to the daemon (one FREE_BATCH). */
+/* Blocks on their way back to the daemon: one FREE_BATCH, sent when full
+ * (CACHE_RET_BYTES or MEMD_BATCH_MAX blocks), at a GC look, or when the
+ * cache is drained.  Until then they are still the cache's (HELD, not
+ * USED: a free of one is a double free) and count as cached. */
 struct cache_ret {
 	uint32_t n;                    /* refs collected */
 	uint64_t refs[MEMD_BATCH_MAX]; /* the refs */
@@ -329,8 +338,10 @@ static inline void tc_count(struct memc_tcache *tc, int64_t blocks, int64_t byte
 		__atomic_fetch_add(&tc->slot->bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
 		return;
 	}
-	__atomic_store_n(&tc->slot->blocks, tc->blocks + tc->ahead_blocks, __ATOMIC_RELAXED);
-	__atomic_store_n(&tc->slot->bytes, tc->bytes + tc->ahead, __ATOMIC_RELAXED);
+	__atomic_store_n(&tc->slot->blocks,
+	                 tc->blocks + tc->ahead_blocks + (tc->ret != NULL ? tc->ret->n : 0),
+	                 __ATOMIC_RELAXED);
+	__atomic_store_n(&tc->slot->bytes, tc->bytes + tc->ahead + tc->ret_bytes, __ATOMIC_RELAXED);
 }
 
 /* Account blocks of leases sent ahead in the published counters only
@@ -416,7 +427,7 @@ static void tc_slot_detach(memc_client *c, struct memc_tcache *tc)
  * may).  Never goes past thread_max. */
 static bool tc_credit(memc_client *c, struct memc_tcache *tc, uint64_t need)
 {
-	uint64_t used = tc->bytes + tc->ahead;
+	uint64_t used = tc->bytes + tc->ahead + tc->ret_bytes;
 	uint64_t want, have = tc->credit > used ? tc->credit - used : 0;
 	int64_t avail;
 
@@ -447,7 +458,7 @@ static bool tc_credit(memc_client *c, struct memc_tcache *tc, uint64_t need)
 /* Give back credit tc holds beyond one chunk of slack. */
 static void tc_credit_trim(memc_client *c, struct memc_tcache *tc, uint64_t keep)
 {
-	uint64_t used = tc->bytes + tc->ahead;
+	uint64_t used = tc->bytes + tc->ahead + tc->ret_bytes;
 	uint64_t spare = tc->credit > used ? tc->credit - used : 0;
 
 	if (spare <= keep)
@@ -464,6 +475,16 @@ static uint32_t bin_batch_max(uint32_t cls)
 	uint32_t n = CACHE_BATCH_BYTES / memd_class_size(cls);
 
 	return n < 1 ? 1 : n > CACHE_BATCH_BLOCKS ? CACHE_BATCH_BLOCKS : n;
+}
+
+/* A new bin's batch: CACHE_START_BYTES of blocks, at least
+ * CACHE_BATCH_START, at most the class's largest batch. */
+static uint32_t bin_batch_start(uint32_t cls)
+{
+	uint32_t n = CACHE_START_BYTES / memd_class_size(cls);
+
+	n = n < CACHE_BATCH_START ? CACHE_BATCH_START : n;
+	return n < bin_batch_max(cls) ? n : bin_batch_max(cls);
 }
 
 /* Room for n blocks in b.  0 or -ENOMEM. */
@@ -532,43 +553,69 @@ static int ret_send(memc_client *c, const uint64_t *refs, uint32_t n)
 	return err;
 }
 
-/* Send what r collected; r is empty afterwards. */
-static int ret_flush(memc_client *c, struct cache_ret *r)
+/* Send tc's gathered returns with one FREE_BATCH. */
+static int tc_ret_flush(memc_client *c, struct memc_tcache *tc)
 {
-	int err = ret_send(c, r->refs, r->n);
+	int err;
 
-	r->n = 0;
+	if (tc->ret == NULL || tc->ret->n == 0)
+		return 0;
+	err = ret_send(c, tc->ret->refs, tc->ret->n);
+	if (memd_unlikely(tc->slot_shared)) {
+		__atomic_fetch_sub(&tc->slot->blocks, (uint64_t)tc->ret->n, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&tc->slot->bytes, tc->ret_bytes, __ATOMIC_RELAXED);
+	}
+	tc->ret->n = 0;
+	tc->ret_bytes = 0;
+	tc_count(tc, 0, 0);
 	return err;
 }
 
-/* Add ref to r, sending r first if it is full. */
-static int ret_add(memc_client *c, struct cache_ret *r, memc_ref ref)
+/* Gather ref (size bytes, leaving a bin or never in one) for the way
+ * back, sending the gathered ones first if there is no room. */
+static int tc_ret_add(memc_client *c, struct memc_tcache *tc, memc_ref ref, uint32_t size)
 {
 	int err = 0;
 
-	if (r->n == MEMD_BATCH_MAX)
-		err = ret_flush(c, r);
-	r->refs[r->n++] = ref;
+	if (memd_unlikely(tc->ret == NULL)) {
+		tc->ret = malloc(sizeof(*tc->ret));
+		if (tc->ret == NULL)
+			return ret_send(c, &ref, 1);
+		tc->ret->n = 0;
+	}
+	if (tc->ret->n == MEMD_BATCH_MAX || tc->ret_bytes + size > CACHE_RET_BYTES)
+		err = tc_ret_flush(c, tc);
+	tc->ret->refs[tc->ret->n++] = ref;
+	tc->ret_bytes += size;
+	if (memd_unlikely(tc->slot_shared)) {
+		__atomic_fetch_add(&tc->slot->blocks, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&tc->slot->bytes, (uint64_t)size, __ATOMIC_RELAXED);
+	}
 	return err;
 }
 
-/* Move the k oldest blocks of bin b (class cls) to r. */
+/* Move the k oldest blocks of bin b (class cls) to tc's returns. */
 static int bin_give(memc_client *c, struct memc_tcache *tc, struct cache_bin *b, uint32_t cls,
-                    uint32_t k, struct cache_ret *r)
+                    uint32_t k)
 {
+	uint32_t size = memd_class_size(cls);
 	int err = 0;
 
 	if (k > b->n)
 		k = b->n;
 	if (k == 0) /* b->refs may be NULL: no memmove(NULL, ...) */
 		return 0;
-	for (uint32_t i = 0; i < k && err == 0; i++)
-		err = ret_add(c, r, b->refs[i]);
+	tc_count(tc, -(int64_t)k, -(int64_t)k * size);
+	for (uint32_t i = 0; i < k; i++) {
+		int e = tc_ret_add(c, tc, b->refs[i], size);
+
+		err = err < 0 ? err : e;
+	}
 	memmove(b->refs, b->refs + k, (b->n - k) * sizeof(b->refs[0]));
 	b->n -= k;
 	if (b->low > b->n)
 		b->low = b->n;
-	tc_count(tc, -(int64_t)k, -(int64_t)k * memd_class_size(cls));
+	tc_count(tc, 0, 0);
 	return err;
 }
 
@@ -883,25 +930,17 @@ static void tc_collect(memc_client *c, struct memc_tcache *tc)
  * included. */
 static int tc_drain(memc_client *c, struct memc_tcache *tc)
 {
-	struct cache_ret *r;
 	int err = 0;
 
 	tc_collect(c, tc);
-	r = malloc(sizeof(*r));
-	if (r == NULL)
-		return -ENOMEM;
-	r->n = 0;
 	for (size_t p = 0; p < tc->npools; p++)
 		for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++) {
 			struct cache_bin *b = &tc->pools[p]->bins[cls];
-			int e = bin_give(c, tc, b, cls, b->n, r);
+			int e = bin_give(c, tc, b, cls, b->n);
 
 			err = err < 0 ? err : e;
 		}
-	if (err == 0)
-		err = ret_flush(c, r);
-	free(r);
-	return err;
+	return err < 0 ? err : tc_ret_flush(c, tc);
 }
 
 /* Free tc and everything it owns (not its blocks). */
@@ -915,6 +954,7 @@ static void tc_free(struct memc_tcache *tc)
 		free(tc->pools[p]);
 	}
 	free(tc->pools);
+	free(tc->ret);
 	pthread_mutex_destroy(&tc->mutex);
 	free(tc);
 }
@@ -1039,28 +1079,27 @@ static inline struct memc_tcache *tc_get(memc_client *c)
 	return tc_slow(c);
 }
 
-/* Halve every bin of tc and, with them, add extra (if not 0) to one
- * FREE_BATCH; then give back the credit no longer needed. */
-static int tc_shrink(memc_client *c, struct memc_tcache *tc, memc_ref extra)
+/* Halve every bin of tc and send those blocks back, with extra (a block
+ * of extra_size bytes, if not 0); then give back the credit no longer
+ * needed. */
+static int tc_shrink(memc_client *c, struct memc_tcache *tc, memc_ref extra, uint32_t extra_size)
 {
-	struct cache_ret *r = malloc(sizeof(*r));
 	int err = 0;
 
-	if (r == NULL)
-		return -ENOMEM;
-	r->n = 0;
 	for (size_t p = 0; p < tc->npools; p++)
 		for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++) {
 			struct cache_bin *b = &tc->pools[p]->bins[cls];
-			int e = bin_give(c, tc, b, cls, (b->n + 1) / 2, r);
+			int e = bin_give(c, tc, b, cls, (b->n + 1) / 2);
 
 			err = err < 0 ? err : e;
 		}
-	if (extra != 0 && err == 0)
-		err = ret_add(c, r, extra);
+	if (extra != 0) {
+		int e = tc_ret_add(c, tc, extra, extra_size);
+
+		err = err < 0 ? err : e;
+	}
 	if (err == 0)
-		err = ret_flush(c, r);
-	free(r);
+		err = tc_ret_flush(c, tc);
 	tc_credit_trim(c, tc, CACHE_CREDIT_CHUNK);
 	return err;
 }
@@ -1069,26 +1108,21 @@ static int tc_shrink(memc_client *c, struct memc_tcache *tc, memc_ref extra)
  * look (3/4 of the low-water mark) go back, and the bin's batch halves. */
 static void tc_gc(memc_client *c, struct memc_tcache *tc)
 {
-	struct cache_ret *r = malloc(sizeof(*r));
-
 	tc->ticks = 0;
-	if (r == NULL)
-		return;
 	tc_collect(c, tc);
-	r->n = 0;
 	for (size_t p = 0; p < tc->npools; p++)
 		for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++) {
 			struct cache_bin *b = &tc->pools[p]->bins[cls];
 
 			if (b->low > 0) {
-				bin_give(c, tc, b, cls, b->low - b->low / 4, r);
+				if (b->low >= b->batch)
+					b->hungry = false; /* a batch of slack all along */
+				bin_give(c, tc, b, cls, b->low - b->low / 4);
 				b->batch = b->batch > 1 ? b->batch / 2 : 1;
-				b->hungry = false; /* it had slack all along */
 			}
 			b->low = b->n;
 		}
-	ret_flush(c, r);
-	free(r);
+	tc_ret_flush(c, tc);
 	tc_credit_trim(c, tc, CACHE_CREDIT_CHUNK);
 }
 
@@ -1101,7 +1135,7 @@ static inline void tc_tick(memc_client *c, struct memc_tcache *tc)
 		tc_gc(c, tc);
 	if (memd_unlikely(pressure != tc->pressure)) {
 		tc->pressure = pressure;
-		tc_shrink(c, tc, 0);
+		tc_shrink(c, tc, 0, 0);
 	}
 }
 
@@ -1121,8 +1155,7 @@ static struct cache_pool *tc_pool_new(struct memc_tcache *tc, uint32_t id, const
 	if (name != NULL)
 		strcpy(cp->name, name);
 	for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++)
-		cp->bins[cls].batch = CACHE_BATCH_START < bin_batch_max(cls) ? CACHE_BATCH_START
-		                                                             : bin_batch_max(cls);
+		cp->bins[cls].batch = bin_batch_start(cls);
 	tc->pools[tc->npools++] = cp;
 	return cp;
 }
@@ -1175,7 +1208,7 @@ static int bin_refill(memc_client *c, struct memc_tcache *tc, struct cache_pool 
 	int err;
 
 	if (!tc_credit(c, tc, (uint64_t)(want - 1) * size)) {
-		uint64_t used = tc->bytes + tc->ahead;
+		uint64_t used = tc->bytes + tc->ahead + tc->ret_bytes;
 
 		want = 1 + (uint32_t)(tc->credit > used ? (tc->credit - used) / size : 0);
 	}
@@ -1274,7 +1307,6 @@ static int tc_keep(memc_client *c, struct memc_tcache *tc, struct memc_seg *s, m
 	uint32_t size = memd_class_size(cls), max = bin_batch_max(cls);
 	struct cache_pool *cp;
 	struct cache_bin *b;
-	struct cache_ret *r;
 	int err;
 
 	tc_tick(c, tc);
@@ -1283,22 +1315,15 @@ static int tc_keep(memc_client *c, struct memc_tcache *tc, struct memc_seg *s, m
 		return free_direct(c, ref);
 	b = &cp->bins[cls];
 	if (memd_unlikely(!tc_credit(c, tc, size)))
-		return tc_shrink(c, tc, ref);
+		return tc_shrink(c, tc, ref, size);
 	if (memd_unlikely(b->n == b->cap) && bin_reserve(b, b->n + 1) < 0)
 		return free_direct(c, ref);
 	b->refs[b->n++] = ref;
 	tc_count(tc, 1, size);
-	if (memd_likely(b->n <= 2 * b->batch))
+	if (memd_likely(b->n <= 4 * b->batch))
 		return 0;
 	/* Overflow: the oldest go back, and the batch grows. */
-	r = malloc(sizeof(*r));
-	if (r == NULL)
-		return 0;
-	r->n = 0;
-	err = bin_give(c, tc, b, cls, b->n - b->batch, r);
-	if (err == 0)
-		err = ret_flush(c, r);
-	free(r);
+	err = bin_give(c, tc, b, cls, b->n - b->batch);
 	if (b->batch < max)
 		b->batch = b->batch * 2 < max ? b->batch * 2 : max;
 	return err;
@@ -1310,18 +1335,19 @@ int cache_free(memc_client *c, memc_ref ref)
 	struct cmap_chunk *ch;
 	struct memc_seg *s;
 	_Atomic uint64_t *w;
-	uint64_t old;
+	uint64_t used;
 	unsigned sh;
 	int err;
 
 	ch = cmap_locate(c, ref, &s, &w, &sh);
 	if (ch == NULL)
 		return 1;
-	old = atomic_fetch_and_explicit(w, ~(CMAP_USED << sh), memory_order_acq_rel);
-	if (!(old & (CMAP_HELD << sh)))
-		return 1;
-	if (!(old & (CMAP_USED << sh)))
-		return -EINVAL;
+	/* USED implies HELD, so clearing USED alone (one bit-test-and-reset,
+	 * no compare-and-swap loop) settles the common case. */
+	used = UINT64_C(1) << (sh + 1);
+	if (memd_unlikely(!(atomic_fetch_and_explicit(w, ~used, memory_order_acq_rel) & used)))
+		return atomic_load_explicit(w, memory_order_acquire) & (CMAP_HELD << sh) ? -EINVAL
+		                                                                         : 1;
 	tc = tc_get(c);
 	if (tc == NULL)
 		return free_direct(c, ref);
@@ -1380,7 +1406,7 @@ size_t cache_reclaim(memc_client *c)
 	pthread_mutex_lock(&registry);
 	for (struct memc_tcache *tc = c->cache.threads; tc != NULL; tc = tc->c_next) {
 		tc_lock_remote(tc);
-		returned += tc->blocks + tc->ahead_blocks;
+		returned += tc->blocks + tc->ahead_blocks + (tc->ret != NULL ? tc->ret->n : 0);
 		tc_drain(c, tc);
 		tc_credit_trim(c, tc, 0);
 		tc_unlock_remote(tc);
