@@ -15,7 +15,8 @@
  *    with a release store and read with an acquire load, so a reader that
  *    sees the pointer sees the finished struct memc_seg.  O(1).
  *  - An address index, mappings sorted by base address, searched by binary
- *    search for memc_ref_of().  Insertions shift entries in place, so it is
+ *    search for memc_ref_of() when its memo (below) does not know the
+ *    address.  Insertions shift entries in place, so it is
  *    guarded by a seqlock: the writer makes seq odd, edits, makes it even;
  *    a reader retries if seq was odd or changed.  Every field a reader
  *    touches is an atomic (relaxed), so racing reads are defined and only
@@ -23,6 +24,13 @@
  *    publishes it, and keeps the old one on a retired list (readers may
  *    still be looking at it) until segtab_destroy(); growth is geometric so
  *    retired arrays total less than the live one.  O(log n).
+ *
+ *  - memc_ref_of's memo: a direct-mapped table of 1 MiB address granules,
+ *    each slot remembering (granule, segment id) of the last address found
+ *    there, written by any reader with one relaxed atomic store.  A hit is
+ *    checked against the segment's published mapping, so a wrong or torn
+ *    guess costs only the search.  With it memc_ref_of is O(1) once an
+ *    address's granule was seen.
  *
  * Invariants: a published mapping is never changed or unmapped before
  * memc_close(), so an address memc_ptr() returned stays valid until then;
@@ -69,6 +77,8 @@ int segtab_init(struct memc_segtab *t)
 		return -ENOMEM;
 	for (size_t i = 0; i < SEGTAB_DIR_SIZE; i++)
 		atomic_init(&t->dir[i], NULL);
+	for (size_t i = 0; i < REFOF_MEMO_SIZE; i++)
+		atomic_init(&t->memo[i], 0);
 	atomic_init(&t->index, x);
 	atomic_init(&t->seq, 0);
 	return 0;
@@ -361,6 +371,30 @@ static memc_ref addr_index_search(struct memc_addr_index *x, uintptr_t a)
 	                     a - base);
 }
 
+/* The memo slot of address granule g. */
+static _Atomic uint64_t *refof_memo(struct memc_segtab *t, uint64_t g)
+{
+	return &t->memo[(g * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - 10)];
+}
+
+_Static_assert(REFOF_MEMO_SIZE == 1u << 10, "refof_memo hashes to 10 bits");
+
+/* memc_ref_of by the memo: the reference, or 0 if the memo does not know
+ * a mapping that holds a.  O(1). */
+static memc_ref refof_by_memo(struct memc_segtab *t, uintptr_t a)
+{
+	uint64_t g = (uint64_t)a >> REFOF_GRAN_SHIFT;
+	uint64_t m = atomic_load_explicit(refof_memo(t, g), memory_order_relaxed);
+	struct memc_seg *s;
+
+	if (m == 0 || m >> MEMD_REF_SEG_BITS != g)
+		return 0;
+	s = segtab_find(t, (uint32_t)(m & MEMD_SEG_ID_MAX));
+	if (s == NULL || a - (uintptr_t)s->base >= s->size)
+		return 0;
+	return memd_ref_make(s->id, a - (uintptr_t)s->base);
+}
+
 memc_ref memc_ref_of(memc_client *c, const void *ptr)
 {
 	struct memc_segtab *t;
@@ -370,6 +404,9 @@ memc_ref memc_ref_of(memc_client *c, const void *ptr)
 	if (c == NULL || ptr == NULL)
 		return 0;
 	t = &c->segs;
+	ref = refof_by_memo(t, (uintptr_t)ptr);
+	if (memd_likely(ref != 0))
+		return ref;
 	for (;;) {
 		s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
 		if (s1 & 1)
@@ -379,6 +416,13 @@ memc_ref memc_ref_of(memc_client *c, const void *ptr)
 		atomic_thread_fence(memory_order_acquire);
 		s2 = atomic_load_explicit(&t->seq, memory_order_relaxed);
 		if (s1 == s2)
-			return ref;
+			break;
 	}
+	if (ref != 0) {
+		uint64_t g = (uint64_t)(uintptr_t)ptr >> REFOF_GRAN_SHIFT;
+
+		atomic_store_explicit(refof_memo(t, g), g << MEMD_REF_SEG_BITS | memd_ref_seg(ref),
+		                      memory_order_relaxed);
+	}
+	return ref;
 }

@@ -237,6 +237,39 @@ Test(blocks, ref_of_round_trips_ptr_and_is_zero_outside_pools, .fini = harness_f
 	memd_stop_clean(&H, SIGTERM);
 }
 
+/* memc_ref_of remembers where it found addresses (a memo of 1 MiB
+ * granules): with many small segments, granules straddle two mappings
+ * and memo slots collide, and every answer must still be exact, the
+ * first time and from the memo. */
+Test(blocks, ref_of_is_exact_across_many_small_segments, .fini = harness_fini)
+{
+	enum { N = 600 };
+	static memc_ref refs[N];
+	static size_t usable[N];
+	memc_client *c;
+
+	memd_start(&H, "[pool default]\nsegment_size = 64K\nmax_size = 64M\n");
+	c = must_connect();
+	for (int i = 0; i < N; i++) {
+		refs[i] = must_alloc(c, NULL, 40000 + (size_t)(i % 7) * 1000, 0);
+		cr_assert_eq(memc_size(c, refs[i], &usable[i]), 0);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < N; k++) {
+			int i = (k * 7919) % N; /* scattered order: memo slots collide */
+			char *p = must_ptr(c, refs[i]);
+
+			cr_assert_eq(memc_ref_of(c, p), refs[i], "pass %d block %d", pass, i);
+			cr_assert_eq(memc_ref_of(c, p + usable[i] - 1), refs[i] + usable[i] - 1,
+			             "pass %d block %d, last byte", pass, i);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(memc_free(c, refs[i]), 0);
+	memc_close(c);
+	memd_stop_clean(&H, SIGTERM);
+}
+
 /* Assert that ref is refused by memc_free and memc_size with -EINVAL. */
 static void assert_refused(memc_client *c, memc_ref ref, const char *what)
 {
