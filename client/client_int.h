@@ -200,7 +200,7 @@ int segtab_map(memc_client *c, uint32_t seg_id, struct memc_seg **out);
 /* segtab_map() for a caller that holds c->lock already. */
 int segtab_map_held(memc_client *c, uint32_t seg_id, struct memc_seg **out);
 
-/* ---- cache.c: the fast path ---- */
+/* ---- cache.c, cache_lease.c, cache_thread.c: the fast path ---- */
 
 /* Read the cache's bounds ($MEMC_CACHE_BYTES, $MEMC_THREAD_CACHE_BYTES) and
  * set up c->cache.  Never fails: a bad setting disables the cache. */

@@ -149,7 +149,7 @@ struct bound_seen {
  * with CLIENT_BOUND bytes of credit (c->cache.credit); a thread takes
  * credit only with a compare-and-swap that never takes more than is
  * left, and keeps (cached bytes + bytes of leases sent ahead) within the
- * credit it took (tc_credit before every keep and every lease ahead;
+ * credit it took (cache_tc_credit before every keep and every lease ahead;
  * bin_refill caches at most what the credit covers, the first block of a
  * refill goes to the caller).  So at every instant the caches hold at
  * most CLIENT_BOUND bytes, and the daemon, once the client synced, holds
