@@ -308,11 +308,21 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&registry);
 }
 
+/* In the child: the membarrier registration belongs to the parent's
+ * address space, so register again (the child has one thread yet, so
+ * turning the scheme off here, if that fails, races with nobody). */
+static void fork_child(void)
+{
+	pthread_mutex_unlock(&registry);
+	if (cache_tc_asym)
+		tc_asym_setup();
+}
+
 static void tls_setup(void)
 {
 	tc_asym_setup();
 	tls_key_ok = pthread_key_create(&tls_key, tls_exit) == 0;
-	pthread_atfork(fork_prepare, fork_parent, fork_parent);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* Free the dead caches (of closed clients) on the calling thread's list. */
