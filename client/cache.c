@@ -99,6 +99,8 @@ static struct cache_pool *tc_pool_new(struct memc_tcache *tc, uint32_t id, const
 /* tc's entry for pool id (made if needed), or NULL on -ENOMEM. */
 static struct cache_pool *tc_pool_by_id(struct memc_tcache *tc, uint32_t id)
 {
+	if (memd_likely(tc->dflt != NULL && tc->dflt->id == id))
+		return tc->dflt;
 	for (size_t p = 0; p < tc->npools; p++)
 		if (tc->pools[p]->id == id)
 			return tc->pools[p];
@@ -133,13 +135,18 @@ static int tc_pool_by_name(memc_client *c, struct memc_tcache *tc, const char *n
 
 /* ---- the fast path ------------------------------------------------------ */
 
-/* Per-call housekeeping: the GC tick and the pressure check. */
+/* Per-call housekeeping: every CACHE_PRESSURE_TICKS calls the pressure
+ * check, every CACHE_GC_TICKS the GC look. */
+_Static_assert(CACHE_GC_TICKS % CACHE_PRESSURE_TICKS == 0, "GC looks fall on pressure ticks");
 static inline void tc_tick(memc_client *c, struct memc_tcache *tc)
 {
-	unsigned pressure = atomic_load_explicit(&c->cache.pressure, memory_order_relaxed);
+	unsigned pressure;
 
-	if (memd_unlikely(++tc->ticks >= CACHE_GC_TICKS))
+	if (memd_likely(++tc->ticks % CACHE_PRESSURE_TICKS != 0))
+		return;
+	if (tc->ticks >= CACHE_GC_TICKS)
 		cache_tc_gc(c, tc);
+	pressure = atomic_load_explicit(&c->cache.pressure, memory_order_relaxed);
 	if (memd_unlikely(pressure != tc->pressure)) {
 		tc->pressure = pressure;
 		cache_tc_shrink(c, tc, 0, 0);
@@ -263,7 +270,7 @@ static int tc_keep(memc_client *c, struct memc_tcache *tc, struct memc_seg *s, m
 	if (cp == NULL)
 		return free_direct(c, ref);
 	b = &cp->bins[cls];
-	if (memd_unlikely(!cache_tc_credit(c, tc, size)))
+	if (memd_unlikely(!tc_credit(c, tc, size)))
 		return cache_tc_shrink(c, tc, ref, size);
 	if (memd_unlikely(b->n == b->cap) && bin_reserve(b, b->n + 1) < 0)
 		return free_direct(c, ref);

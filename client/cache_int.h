@@ -36,6 +36,7 @@
 #define CACHE_AHEAD_MIN          8u           /* smallest batch leased ahead of need */
 #define CACHE_RET_BYTES          (256u << 10) /* bytes of returns gathered before sending */
 #define CACHE_GC_TICKS           16384u       /* calls between GC looks */
+#define CACHE_PRESSURE_TICKS     64u          /* calls between looks at the pressure count */
 #define CACHE_SLOT_SHARED        (MEMD_CACHE_SLOTS - 1) /* the slot threads share */
 
 #define CMAP_HELD UINT64_C(1) /* at bit 2g: the block at granule g is ours */
@@ -98,6 +99,7 @@ struct memc_tcache {
 	uint64_t ahead_blocks;        /* blocks of those leases */
 	struct cache_ret *ret;        /* blocks on their way back (NULL until needed) */
 	uint64_t ret_bytes;           /* their bytes */
+	uint64_t ret_blocks;          /* their number (ret->n, kept here for tc_count) */
 	uint32_t ticks;               /* calls since the last GC look */
 	unsigned pressure;            /* the client's pressure count last seen */
 	struct cache_pool *dflt;      /* the "default" pool, once met */
@@ -206,8 +208,7 @@ static inline void tc_count(struct memc_tcache *tc, int64_t blocks, int64_t byte
 		__atomic_fetch_add(&tc->slot->bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
 		return;
 	}
-	__atomic_store_n(&tc->slot->blocks,
-	                 tc->blocks + tc->ahead_blocks + (tc->ret != NULL ? tc->ret->n : 0),
+	__atomic_store_n(&tc->slot->blocks, tc->blocks + tc->ahead_blocks + tc->ret_blocks,
 	                 __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->slot->bytes, tc->bytes + tc->ahead + tc->ret_bytes, __ATOMIC_RELAXED);
 }
@@ -258,6 +259,15 @@ static inline struct memc_tcache *tc_get(memc_client *c)
  * stays within the credit tc holds (taking more from the client if it
  * may).  Never goes past thread_max. */
 bool cache_tc_credit(memc_client *c, struct memc_tcache *tc, uint64_t need);
+
+/* cache_tc_credit, with the common case (the credit tc holds covers need)
+ * inline. */
+static inline bool tc_credit(memc_client *c, struct memc_tcache *tc, uint64_t need)
+{
+	if (memd_likely(tc->credit >= tc->bytes + tc->ahead + tc->ret_bytes + need))
+		return true;
+	return cache_tc_credit(c, tc, need);
+}
 
 /* Halve every bin of tc and send those blocks back, with extra (a block
  * of extra_size bytes, if not 0); then give back the credit no longer

@@ -101,6 +101,7 @@ int cache_tc_ret_flush(memc_client *c, struct memc_tcache *tc)
 	}
 	tc->ret->n = 0;
 	tc->ret_bytes = 0;
+	tc->ret_blocks = 0;
 	tc_count(tc, 0, 0);
 	return err;
 }
@@ -119,6 +120,7 @@ int cache_tc_ret_add(memc_client *c, struct memc_tcache *tc, memc_ref ref, uint3
 		err = cache_tc_ret_flush(c, tc);
 	tc->ret->refs[tc->ret->n++] = ref;
 	tc->ret_bytes += size;
+	tc->ret_blocks++;
 	if (memd_unlikely(tc->slot_shared)) {
 		__atomic_fetch_add(&tc->slot->blocks, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&tc->slot->bytes, (uint64_t)size, __ATOMIC_RELAXED);

@@ -37,7 +37,7 @@
  * atomic pool in CACHE_CREDIT_CHUNK steps (on the slow path only) and
  * never caches more than it took; when the pool is dry the thread returns
  * the block instead and bumps `pressure`, which makes every thread halve
- * its cache and give credit back at its next call.
+ * its cache and give credit back within CACHE_PRESSURE_TICKS of its calls.
  *
  * Counters.  memd shows each client's cached blocks apart from those in
  * use; only the client knows which are which, so it writes them into a
@@ -433,7 +433,7 @@ size_t cache_reclaim(memc_client *c)
 	pthread_mutex_lock(&registry);
 	for (struct memc_tcache *tc = c->cache.threads; tc != NULL; tc = tc->c_next) {
 		tc_lock_remote(tc);
-		returned += tc->blocks + tc->ahead_blocks + (tc->ret != NULL ? tc->ret->n : 0);
+		returned += tc->blocks + tc->ahead_blocks + tc->ret_blocks;
 		tc_drain(c, tc);
 		tc_credit_trim(c, tc, 0);
 		tc_unlock_remote(tc);
