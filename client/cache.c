@@ -52,9 +52,10 @@
  * into one FREE_BATCH of up to CACHE_RET_BYTES.  Every CACHE_GC_TICKS
  * calls a thread looks at each bin's low-water mark since the last look:
  * blocks that sat unused the whole time (3/4 of the low water) go back,
- * and that bin's batch halves.  So a hot class keeps big batches, and
- * memory a phase of the program stopped using returns within a few
- * thousand calls.
+ * and that bin's batch halves, unless the whole cache holds no more than
+ * CACHE_GC_FLOOR bytes (not worth the round trips).  So a hot class keeps
+ * big batches, and memory a phase of the program stopped using returns
+ * within a few thousand calls.
  */
 #include "cache_int.h"
 

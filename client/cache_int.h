@@ -36,6 +36,7 @@
 #define CACHE_AHEAD_MIN          8u           /* smallest batch leased ahead of need */
 #define CACHE_RET_BYTES          (256u << 10) /* bytes of returns gathered before sending */
 #define CACHE_GC_TICKS           16384u       /* calls between GC looks */
+#define CACHE_GC_FLOOR           (128u << 10) /* a GC look leaves a cache this small alone */
 #define CACHE_PRESSURE_TICKS     64u          /* calls between looks at the pressure count */
 #define CACHE_SLOT_SHARED        (MEMD_CACHE_SLOTS - 1) /* the slot threads share */
 

@@ -408,6 +408,13 @@ void cache_tc_gc(memc_client *c, struct memc_tcache *tc)
 {
 	tc->ticks = 0;
 	tc_collect(c, tc);
+	if (tc->bytes <= CACHE_GC_FLOOR) {
+		/* Too little to be worth round trips: just start a new look. */
+		for (size_t p = 0; p < tc->npools; p++)
+			for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++)
+				tc->pools[p]->bins[cls].low = tc->pools[p]->bins[cls].n;
+		return;
+	}
 	for (size_t p = 0; p < tc->npools; p++)
 		for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++) {
 			struct cache_bin *b = &tc->pools[p]->bins[cls];
