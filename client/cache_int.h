@@ -33,7 +33,7 @@
 #define CACHE_BATCH_BLOCKS       512u         /* ... and blocks */
 #define CACHE_BATCH_START        8u           /* a new bin's batch, at least */
 #define CACHE_START_BYTES        (4u << 10)   /* ... and in bytes */
-#define CACHE_AHEAD_MIN          8u           /* smallest batch leased ahead of need */
+#define CACHE_AHEAD_MIN          2u           /* smallest batch leased ahead of need */
 #define CACHE_RET_BYTES          (256u << 10) /* bytes of returns gathered before sending */
 #define CACHE_GC_TICKS           16384u       /* calls between GC looks */
 #define CACHE_GC_FLOOR           (128u << 10) /* a GC look leaves a cache this small alone */
