@@ -75,13 +75,13 @@ struct memc_addr_index {
 };
 
 /* Segment table and address index of one client (map.c). */
-#define REFOF_MEMO_SIZE 1024u /* entries of memc_ref_of's address memo */
-#define REFOF_GRAN_SHIFT 20   /* the memo remembers 1 MiB granules of addresses */
+#define REFOF_MEMO_SIZE  1024u /* entries of memc_ref_of's address memo */
+#define REFOF_GRAN_SHIFT 20    /* the memo remembers 1 MiB granules of addresses */
 
 struct memc_segtab {
 	_Atomic(struct memc_seg_leaf *) dir[SEGTAB_DIR_SIZE]; /* by id >> LEAF_BITS */
 	_Atomic(struct memc_addr_index *) index;              /* current address index */
-	_Atomic unsigned seq; /* index seqlock: odd while a writer changes it */
+	_Atomic unsigned seq;                   /* index seqlock: odd while a writer changes it */
 	_Atomic uint64_t memo[REFOF_MEMO_SIZE]; /* granule << 24 | segment id, or 0: where
 	                                         * memc_ref_of last found an address of it */
 };

@@ -263,9 +263,9 @@ _Static_assert(sizeof(struct memd_lookup_rep) == 16, "lookup_rep size");
 
 /* One slot of the cache page. */
 struct memd_cache_slot {
-	uint64_t blocks;  /* blocks in the caches that write this slot */
-	uint64_t bytes;   /* their usable bytes */
-	uint64_t pad[6];  /* to 64 bytes */
+	uint64_t blocks; /* blocks in the caches that write this slot */
+	uint64_t bytes;  /* their usable bytes */
+	uint64_t pad[6]; /* to 64 bytes */
 };
 _Static_assert(sizeof(struct memd_cache_slot) == 64, "cache_slot size");
 

@@ -67,7 +67,7 @@
 #define RTT_REQ_BYTES (MEMD_HDR_SIZE + sizeof(struct memd_ref_req))
 #define RTT_REP_BYTES (MEMD_HDR_SIZE + sizeof(struct memd_size_rep))
 #define RTT_BLOCK     (MEMD_SMALL_MAX + 1) /* memc_size's block: never a cached one */
-#define RTT_CHUNK     10 /* iterations of one kind before switching */
+#define RTT_CHUNK     10                   /* iterations of one kind before switching */
 
 _Static_assert(RTT_REQ_BYTES == 24 && RTT_REP_BYTES == 24, "SIZE frames are 24 bytes");
 

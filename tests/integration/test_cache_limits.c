@@ -91,7 +91,8 @@ Test(cache_limits, quota_refusal_gives_cached_blocks_back_and_retries, .fini = h
 	memd_stop_clean(&H, SIGTERM);
 }
 
-Test(cache_limits, quota_refusal_of_retain_and_lookup_gives_cached_blocks_back, .fini = harness_fini)
+Test(cache_limits, quota_refusal_of_retain_and_lookup_gives_cached_blocks_back,
+     .fini = harness_fini)
 {
 	enum { N64 = QUOTA_BYTES / 64 };
 	static memc_ref small[N64];

@@ -36,7 +36,6 @@
 #include "sizeclass.h"
 #include "test_cache_util.h"
 
-
 /* ---- many threads at once ------------------------------------------------ */
 
 #define CHURN_THREADS 8

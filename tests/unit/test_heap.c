@@ -524,7 +524,8 @@ Test(heap, shared_size_class_rule_matches_the_heap_table)
 
 		cr_assert_lt(cls, HEAP_CLASS_COUNT, "size %u", size);
 		cr_assert_geq(t[cls].size, size, "size %u", size);
-		cr_assert(cls == 0 || t[cls - 1].size < size, "size %u is not in its smallest class", size);
+		cr_assert(cls == 0 || t[cls - 1].size < size,
+		          "size %u is not in its smallest class", size);
 	}
 	for (uint32_t cls = 0; cls < HEAP_CLASS_COUNT; cls++)
 		cr_expect_eq(memd_class_size(cls), t[cls].size, "class %u", cls);
