@@ -34,6 +34,7 @@
 #include "harness.h"
 #include "proto.h"
 #include "rawconn.h"
+#include "test_cache_util.h"
 
 #define REPLY_MS   5000               /* how long the daemon has to answer */
 #define SETTLE_MS  5000               /* how long the daemon has to tidy up after a close */
@@ -42,19 +43,6 @@
 #define BATCH_N    10u                /* blocks asked for */
 
 /* ---- speaking the protocol ---------------------------------------------- */
-
-/* A raw connection that has completed HELLO. */
-static int raw_ready(void)
-{
-	struct memd_hello_rep rep;
-	struct memd_hdr h;
-	int fd = raw_connect(H.sock);
-
-	cr_assert_geq(fd, 0, "raw connect: %s", strerror(-fd));
-	cr_assert_eq(raw_hello(fd, MEMD_PROTO_VERSION, &h, &rep), RAW_FRAME, "HELLO: no reply");
-	cr_assert_eq(h.status, 0, "HELLO status %d", h.status);
-	return fd;
-}
 
 /* What one CACHE_PAGE request got back. */
 struct page_reply {
@@ -264,7 +252,7 @@ Test(cache_page, reply_carries_a_sealed_memfd_of_the_documented_size, .fini = ha
 	int fd, seals;
 
 	memd_start(&H, NULL);
-	fd = raw_ready();
+	fd = stats_open();
 	r = cache_page_raw(fd, 1, &req, sizeof(req));
 	cr_assert_eq(r.status, 0, "CACHE_PAGE: status %d", r.status);
 	cr_assert_geq(r.fd, 0, "no fd came with the reply");
@@ -308,7 +296,7 @@ Test(cache_page, counters_of_every_slot_add_up_in_the_client_record, .fini = har
 	int fd, pfd;
 
 	memd_start(&H, NULL);
-	fd = raw_ready();
+	fd = stats_open();
 	got = alloc_batch(fd, &usable);
 	rec = self_record(fd);
 	cr_assert_eq(rec.blocks, got);
@@ -352,7 +340,7 @@ Test(cache_page, a_lying_client_never_shows_more_cached_than_it_holds, .fini = h
 	int fd, pfd;
 
 	memd_start(&H, NULL);
-	fd = raw_ready();
+	fd = stats_open();
 	pfd = cache_page(fd, 3);
 	page = page_map(pfd);
 	close(pfd);
@@ -403,7 +391,7 @@ Test(cache_page, second_request_on_a_session_is_eexist_without_an_fd, .fini = ha
 	int fd, pfd, other;
 
 	memd_start(&H, NULL);
-	fd = raw_ready();
+	fd = stats_open();
 	alloc_batch(fd, &usable);
 	pfd = cache_page(fd, 4);
 	page = page_map(pfd);
@@ -422,7 +410,7 @@ Test(cache_page, second_request_on_a_session_is_eexist_without_an_fd, .fini = ha
 	             (unsigned long long)rec.cached_blocks);
 
 	/* Another session gets a page of its own. */
-	other = raw_ready();
+	other = stats_open();
 	pfd = cache_page(other, 6);
 	close(pfd);
 	close(other);
@@ -451,7 +439,7 @@ Test(cache_page, malformed_bodies_get_einval_and_the_connection_stays_usable, .f
 	int fd, pfd;
 
 	memd_start(&H, NULL);
-	fd = raw_ready();
+	fd = stats_open();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		r = cache_page_raw(fd, 10 + (uint32_t)i, cases[i].body, cases[i].len);
 		cr_expect_eq(r.status, -EINVAL, "%s: status %d, want -EINVAL", cases[i].what,
@@ -484,7 +472,7 @@ Test(cache_page, a_session_that_ends_takes_its_page_along, .fini = harness_fini)
 	for (int i = 0; i < SESSIONS; i++) {
 		int pfd;
 
-		conns[i] = raw_ready();
+		conns[i] = stats_open();
 		if (i % 2 == 0)
 			alloc_batch(conns[i], &usable);
 		pfd = cache_page(conns[i], 40 + (uint32_t)i);
@@ -505,7 +493,7 @@ Test(cache_page, a_session_that_ends_takes_its_page_along, .fini = harness_fini)
 	wait_daemon_state(base_fds, 0, "after every session left");
 
 	/* And the daemon still serves. */
-	fd = raw_ready();
+	fd = stats_open();
 	alloc_batch(fd, &usable);
 	close(cache_page(fd, 99));
 	cr_expect_eq(self_record(fd).blocks, BATCH_N);
@@ -564,7 +552,7 @@ Test(cache_page, memctl_clients_shows_cached_apart_from_in_use, .fini = harness_
 	if (getenv("MEMCTL_BIN") == NULL || getenv("MEMCTL_BIN")[0] == '\0')
 		cr_skip_test("MEMCTL_BIN is not set (memctl not built)");
 	memd_start(&H, NULL);
-	fd = raw_ready();
+	fd = stats_open();
 	got = alloc_batch(fd, &usable);
 	pfd = cache_page(fd, 1);
 	page = page_map(pfd);

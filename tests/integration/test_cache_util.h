@@ -1,7 +1,7 @@
 /*
- * test_cache_util.h - what the client-cache tests (test_cache.c,
- * test_cache_threads.c) share: the daemon's view of a client, read over a
- * raw stats connection, and a way for worker threads to report failures.
+ * test_cache_util.h - what the client-cache tests (test_cache*.c) share:
+ * the daemon's view of a client, read over a raw stats connection, and a
+ * way for worker threads to report failures.
  *
  * The daemon's view.  memd counts every block a session holds, cached or
  * not; the client publishes how many of them sit in its caches (CACHE_PAGE)
