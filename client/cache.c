@@ -33,8 +33,12 @@
  * clears both bits with one compare-and-swap); from then on it is an
  * ordinary held block.
  *
- * The files.  This one is the fast path: memc_alloc pops a block from the
- * calling thread's bin (cache_alloc), memc_free pushes one (cache_free),
+ * The files.  The fast path itself (a block popped from, or pushed onto,
+ * a bin of the calling thread's default pool, with room, credit and no
+ * housekeeping due) is inline in memc_alloc and memc_free:
+ * cache_alloc_fast and cache_free_fast in cache_int.h.  This file has the
+ * rest of it: memc_alloc pops a block from the calling thread's bin
+ * (cache_alloc), memc_free pushes one (cache_keep),
  * a block shared or published leaves the cache (cache_claim), and a call
  * about one reference asks the record first (cache_query); and the
  * thread's entries for the pools it meets.  Only a bin's owning thread
@@ -56,6 +60,12 @@
  * CACHE_GC_FLOOR bytes (not worth the round trips).  So a hot class keeps
  * big batches, and memory a phase of the program stopped using returns
  * within a few thousand calls.
+ *
+ * Not waiting.  A bin that runs dry while its lease is still on its way,
+ * or with no lease under way, borrows a block from the next classes up
+ * (at most a quarter, or 32 bytes, larger) if one is cached, and in the
+ * second case sends its batch as a lease ahead: a slightly larger block
+ * now costs far less than a round trip (~700 mallocs) waited for.
  */
 #include "cache_int.h"
 
@@ -91,8 +101,10 @@ static struct cache_pool *tc_pool_new(struct memc_tcache *tc, uint32_t id, const
 	cp->id = id;
 	if (name != NULL)
 		strcpy(cp->name, name);
-	for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++)
+	for (uint32_t cls = 0; cls < MEMD_CLASS_COUNT; cls++) {
 		cp->bins[cls].batch = bin_batch_start(cls);
+		cp->bins[cls].size = memd_class_size(cls);
+	}
 	tc->pools[tc->npools++] = cp;
 	return cp;
 }
@@ -154,13 +166,47 @@ static inline void tc_tick(memc_client *c, struct memc_tcache *tc)
 	}
 }
 
+/* A bin of a class just above cls in cp with a block to lend, or NULL.
+ * When cls's own bin is empty while its lease is on its way, a block up to
+ * a quarter (or 32 bytes) larger now beats waiting for memd, which costs
+ * as much as hundreds of allocations.  The block goes back to the bin of
+ * its own class when freed. */
+static struct cache_bin *bin_lender(struct cache_pool *cp, uint32_t cls)
+{
+	uint32_t size = cp->bins[cls].size, slack = size / 4 > 32 ? size / 4 : 32;
+
+	for (uint32_t k = cls + 1; k < MEMD_CLASS_COUNT && cp->bins[k].size - size <= slack; k++)
+		if (cp->bins[k].n > 0)
+			return &cp->bins[k];
+	return NULL;
+}
+
+/* Pop the next block of the non-empty bin b of tc. */
+static memc_ref bin_pop(struct memc_tcache *tc, struct cache_bin *b)
+{
+	memc_ref ref = b->refs[--b->n];
+
+	if (b->n < b->low)
+		b->low = b->n;
+	tc_count(tc, -1, -(int64_t)b->size);
+	return ref;
+}
+
+/* b's batch doubles (up to the class's largest): it ran dry. */
+static void bin_grow(struct cache_bin *b, uint32_t cls)
+{
+	uint32_t max = bin_batch_max(cls);
+
+	b->batch = b->batch * 2 < max ? b->batch * 2 : max;
+}
+
 /* The bin b (class cls of pool cp) is empty: lease its batch (as much of
  * it as tc's credit covers), hand the first block out in *out, cache the
  * rest, and let the batch grow. */
 static int bin_refill(memc_client *c, struct memc_tcache *tc, struct cache_pool *cp, uint32_t cls,
                       struct cache_bin *b, memc_ref *out)
 {
-	uint32_t size = memd_class_size(cls), want = b->batch, max = bin_batch_max(cls), got = 0;
+	uint32_t size = memd_class_size(cls), want = b->batch, got = 0;
 	uint64_t refs[CACHE_BATCH_BLOCKS];
 	int err;
 
@@ -181,8 +227,7 @@ static int bin_refill(memc_client *c, struct memc_tcache *tc, struct cache_pool 
 		b->refs[b->n++] = refs[i];
 	tc_count(tc, got - 1, (int64_t)(got - 1) * size);
 	b->low = 0;
-	if (b->batch < max)
-		b->batch = b->batch * 2 < max ? b->batch * 2 : max;
+	bin_grow(b, cls);
 	return 0;
 }
 
@@ -191,7 +236,7 @@ static int tc_alloc(memc_client *c, struct memc_tcache *tc, const char *pool, ui
                     memc_ref *out)
 {
 	struct cache_pool *cp = tc->dflt;
-	struct cache_bin *b;
+	struct cache_bin *b, *lender;
 	struct memc_seg *s;
 	_Atomic uint64_t *w;
 	unsigned sh;
@@ -210,6 +255,12 @@ static int tc_alloc(memc_client *c, struct memc_tcache *tc, const char *pool, ui
 	}
 	b = &cp->bins[cls];
 	if (memd_unlikely(b->n == 0) && b->inflight != NULL) {
+		if (!cache_lease_arrived(c, b->inflight) &&
+		    (lender = bin_lender(cp, cls)) != NULL) {
+			b->inflight->late = true;
+			ref = bin_pop(tc, lender);
+			goto mark;
+		}
 		err = cache_bin_collect(c, tc, cls, b);
 		if (err < 0)
 			return err;
@@ -217,18 +268,26 @@ static int tc_alloc(memc_client *c, struct memc_tcache *tc, const char *pool, ui
 	if (memd_unlikely(b->n == 0))
 		b->hungry = true;
 	if (memd_unlikely(b->n == 0)) {
+		/* With a block to borrow, this bin's batch goes out as a
+		 * lease ahead rather than a round trip waited for. */
+		lender = b->batch >= CACHE_AHEAD_MIN ? bin_lender(cp, cls) : NULL;
+		if (lender != NULL)
+			cache_lease_ahead(c, tc, cp, cls, b);
+		if (lender != NULL && b->inflight != NULL) {
+			bin_grow(b, cls);
+			ref = bin_pop(tc, lender);
+			goto mark;
+		}
 		err = bin_refill(c, tc, cp, cls, b, &ref);
 		if (err < 0)
 			return err;
 	} else {
-		ref = b->refs[--b->n];
-		if (b->n < b->low)
-			b->low = b->n;
-		tc_count(tc, -1, -(int64_t)memd_class_size(cls));
+		ref = bin_pop(tc, b);
 		if (memd_unlikely(b->n <= b->batch / 2) && b->hungry && b->inflight == NULL &&
 		    b->batch >= CACHE_AHEAD_MIN)
 			cache_lease_ahead(c, tc, cp, cls, b);
 	}
+mark:
 	if (cmap_locate(c, ref, &s, &w, &sh) == NULL)
 		memd_assert(!"a cached block without its record");
 	else
@@ -286,26 +345,11 @@ static int tc_keep(memc_client *c, struct memc_tcache *tc, struct memc_seg *s, m
 	return err;
 }
 
-int cache_free(memc_client *c, memc_ref ref)
+int cache_keep(memc_client *c, struct memc_seg *s, struct cmap_chunk *ch, memc_ref ref)
 {
-	struct memc_tcache *tc;
-	struct cmap_chunk *ch;
-	struct memc_seg *s;
-	_Atomic uint64_t *w;
-	uint64_t used;
-	unsigned sh;
+	struct memc_tcache *tc = tc_get(c);
 	int err;
 
-	ch = cmap_locate(c, ref, &s, &w, &sh);
-	if (ch == NULL)
-		return 1;
-	/* USED implies HELD, so clearing USED alone (one bit-test-and-reset,
-	 * no compare-and-swap loop) settles the common case. */
-	used = UINT64_C(1) << (sh + 1);
-	if (memd_unlikely(!(atomic_fetch_and_explicit(w, ~used, memory_order_acq_rel) & used)))
-		return atomic_load_explicit(w, memory_order_acquire) & (CMAP_HELD << sh) ? -EINVAL
-		                                                                         : 1;
-	tc = tc_get(c);
 	if (tc == NULL)
 		return free_direct(c, ref);
 	tc_lock(tc);

@@ -54,6 +54,7 @@ struct cache_lease {
 	uint32_t cls;             /* the size class */
 	uint32_t want;            /* blocks asked for */
 	uint32_t got;             /* blocks delivered */
+	bool late;                /* its bin ran dry before it came (cache_bin_borrow) */
 	uint64_t refs[];          /* want entries, got used */
 };
 
@@ -69,6 +70,7 @@ struct cache_bin {
 	uint32_t cap;                 /* entries allocated in refs */
 	uint32_t batch;               /* blocks the next refill asks for */
 	uint32_t low;                 /* fewest blocks cached since the last GC look */
+	uint32_t size;                /* the class's block size, bytes */
 	bool hungry;                  /* ran dry since a GC look found slack: lease ahead */
 };
 
@@ -308,9 +310,115 @@ int cache_lease_batch(memc_client *c, uint32_t pool_id, uint32_t cls, uint32_t w
 void cache_lease_ahead(memc_client *c, struct memc_tcache *tc, struct cache_pool *cp, uint32_t cls,
                        struct cache_bin *b);
 
-/* Collect b's lease sent ahead into the bin (waiting for its reply if it
- * has not come yet).  0 if blocks came, 1 if none (the daemon refused:
- * the caller asks again the ordinary way), or the connection's error. */
+/* Has the lease l sent ahead come?  Reads, without waiting, the replies
+ * that are already here.  true also when the connection broke (collecting
+ * then reports it). */
+bool cache_lease_arrived(memc_client *c, struct cache_lease *l);
+
+/* Collect b's lease sent ahead into the bin (waiting for its reply, and
+ * only for the replies before it, if it has not come yet).  0 if blocks
+ * came, 1 if none (the daemon refused: the caller asks again the ordinary
+ * way), or the connection's error. */
 int cache_bin_collect(memc_client *c, struct memc_tcache *tc, uint32_t cls, struct cache_bin *b);
+
+/* ---- cache.c: the fast paths, inline in memc_alloc and memc_free -------- */
+
+/* The rest of memc_free for ref, whose USED bit cache_free_fast cleared
+ * (chunk record ch, segment s): keep it in the calling thread's cache, or
+ * send it back.  0 or the connection's error. */
+int cache_keep(memc_client *c, struct memc_seg *s, struct cmap_chunk *ch, memc_ref ref);
+
+/* memc_alloc(c, NULL, size, 0) for 1 <= size <= MEMD_SMALL_MAX when the
+ * calling thread's bin has a block and no housekeeping is due: pop it and
+ * mark it in use.  0 and *out, or 1: take cache_alloc(), which also does
+ * the refill, the lease ahead and the periodic looks.  No system call, no
+ * function call; one locked instruction (the USED bit). */
+static inline int cache_alloc_fast(memc_client *c, size_t size, memc_ref *out)
+{
+	struct memc_tcache *tc = cache_tls_last;
+	struct cache_pool *cp;
+	struct cache_bin *b;
+	struct memc_seg *s;
+	_Atomic uint64_t *w;
+	uint32_t cls, n;
+	unsigned sh;
+	memc_ref ref;
+
+	if (memd_unlikely(tc == NULL || atomic_load_explicit(&tc->c, memory_order_relaxed) != c ||
+	                  (cp = tc->dflt) == NULL))
+		return 1;
+	cls = memd_size_class(size);
+	b = &cp->bins[cls];
+	tc_lock(tc);
+	n = b->n;
+	if (memd_unlikely(n == 0 || (tc->ticks + 1) % CACHE_PRESSURE_TICKS == 0)) {
+		tc_unlock(tc);
+		return 1;
+	}
+	tc->ticks++;
+	ref = b->refs[--n];
+	b->n = n;
+	if (n < b->low)
+		b->low = n;
+	tc_count(tc, -1, -(int64_t)b->size);
+	if (memd_unlikely(n <= b->batch / 2) && b->hungry && b->inflight == NULL &&
+	    b->batch >= CACHE_AHEAD_MIN)
+		cache_lease_ahead(c, tc, cp, cls, b);
+	if (memd_likely(cmap_locate(c, ref, &s, &w, &sh) != NULL))
+		atomic_fetch_or_explicit(w, CMAP_USED << sh, memory_order_acq_rel);
+	else
+		memd_assert(!"a cached block without its record");
+	tc_unlock(tc);
+	*out = ref;
+	return 0;
+}
+
+/* memc_free(c, ref) as far as the cache goes: 0 (kept in the calling
+ * thread's cache, or returned), -EINVAL (a cached block: already freed),
+ * or 1: not a cache block, ask the daemon.  The common case (the block
+ * goes into a bin of the calling thread's default pool with room and
+ * credit) is inline; the rest is cache_keep(). */
+static inline int cache_free_fast(memc_client *c, memc_ref ref)
+{
+	struct memc_tcache *tc;
+	struct cache_pool *cp;
+	struct cmap_chunk *ch;
+	struct cache_bin *b;
+	struct memc_seg *s;
+	_Atomic uint64_t *w;
+	uint64_t used;
+	uint32_t n;
+	unsigned sh;
+
+	ch = cmap_locate(c, ref, &s, &w, &sh);
+	if (ch == NULL)
+		return 1;
+	/* USED implies HELD, so clearing USED alone (one bit-test-and-reset,
+	 * no compare-and-swap loop) settles the common case. */
+	used = UINT64_C(1) << (sh + 1);
+	if (memd_unlikely(!(atomic_fetch_and_explicit(w, ~used, memory_order_acq_rel) & used)))
+		return atomic_load_explicit(w, memory_order_acquire) & (CMAP_HELD << sh) ? -EINVAL
+		                                                                         : 1;
+	tc = cache_tls_last;
+	if (memd_unlikely(tc == NULL || atomic_load_explicit(&tc->c, memory_order_relaxed) != c ||
+	                  (cp = tc->dflt) == NULL ||
+	                  cp->id != atomic_load_explicit(&s->cache_pool, memory_order_relaxed)))
+		return cache_keep(c, s, ch, ref);
+	b = &cp->bins[cmap_class(ch, ref)];
+	tc_lock(tc);
+	n = b->n;
+	if (memd_unlikely(n == b->cap || n >= 4 * b->batch ||
+	                  (tc->ticks + 1) % CACHE_PRESSURE_TICKS == 0 ||
+	                  tc->credit < tc->bytes + tc->ahead + tc->ret_bytes + b->size)) {
+		tc_unlock(tc);
+		return cache_keep(c, s, ch, ref);
+	}
+	tc->ticks++;
+	b->refs[n] = ref;
+	b->n = n + 1;
+	tc_count(tc, 1, b->size);
+	tc_unlock(tc);
+	return 0;
+}
 
 #endif

@@ -416,6 +416,19 @@ void cache_lease_ahead(memc_client *c, struct memc_tcache *tc, struct cache_pool
 	tc_count_ahead(tc, want, (int64_t)want * size);
 }
 
+bool cache_lease_arrived(memc_client *c, struct cache_lease *l)
+{
+	int err = 0;
+	bool arrived;
+
+	pthread_mutex_lock(&c->lock);
+	while (l->state == LEASE_SENT && err == 0 && c->pend_n > 0 && client_reply_ready(c))
+		err = client_pending_one(c);
+	arrived = l->state != LEASE_SENT || err < 0 || c->pend_n == 0;
+	pthread_mutex_unlock(&c->lock);
+	return arrived;
+}
+
 int cache_bin_collect(memc_client *c, struct memc_tcache *tc, uint32_t cls, struct cache_bin *b)
 {
 	struct cache_lease *l = b->inflight;
@@ -426,13 +439,18 @@ int cache_bin_collect(memc_client *c, struct memc_tcache *tc, uint32_t cls, stru
 	tc->ahead -= (uint64_t)l->want * size;
 	tc_count_ahead(tc, -(int64_t)l->want, -(int64_t)l->want * size);
 	pthread_mutex_lock(&c->lock);
-	if (l->state == LEASE_SENT) {
+	if (l->state == LEASE_SENT || l->late) {
 		/* The bin ran dry before the lease came: lease more ahead. */
 		if (b->batch < bin_batch_max(cls))
 			b->batch = b->batch * 2 < bin_batch_max(cls) ? b->batch * 2
 			                                             : bin_batch_max(cls);
-		err = client_drain(c);
 	}
+	/* Replies come in request order: read up to this lease's, not the
+	 * ones of requests sent after it. */
+	while (l->state == LEASE_SENT && err == 0 && c->pend_n > 0)
+		err = client_pending_one(c);
+	if (err == 0 && l->state == LEASE_SENT)
+		err = atomic_load(&c->broken);
 	if (l->state == LEASE_UNREG) {
 		lease_unlist(c, l);
 		lease_settle(c, l);

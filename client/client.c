@@ -29,6 +29,7 @@
  * segment table (map.c), all released by memc_close().  memc_ptr and
  * memc_ref_of (map.c) read the segment table without taking c->lock.
  */
+#include "cache_int.h"
 #include "client_int.h"
 
 #include "debug.h"
@@ -37,6 +38,7 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +139,7 @@ static int client_read_reply(memc_client *c, uint32_t id, uint16_t op, struct me
 	return client_break(c, -EPROTO);
 }
 
-/* Read the reply to the oldest request sent by client_send_async() and
- * give it to that request's handler; c->lock held.  0, or the sticky
- * error (or the handler's). */
-static int client_pending_one(memc_client *c)
+int client_pending_one(memc_client *c)
 {
 	struct memc_pending p = c->pending[c->pend_head];
 	struct memd_hdr h;
@@ -152,6 +151,15 @@ static int client_pending_one(memc_client *c)
 	if (err < 0)
 		return err;
 	return p.fn != NULL ? p.fn(c, p.arg, &h, c->rx, h.len - MEMD_HDR_SIZE) : 0;
+}
+
+bool client_reply_ready(memc_client *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+	if (c->rb_end - c->rb_start >= MEMD_HDR_SIZE)
+		return true;
+	return poll(&p, 1, 0) != 0;
 }
 
 int client_drain(memc_client *c)
@@ -485,6 +493,9 @@ int memc_alloc(memc_client *c, const char *pool, size_t size, unsigned flags, me
 
 	if (c == NULL || out == NULL || size == 0 || (flags & ~MEMC_FLAGS_ALL) != 0)
 		return -EINVAL;
+	if (memd_likely(pool == NULL && flags == 0 && size <= MEMD_SMALL_MAX) &&
+	    cache_alloc_fast(c, size, out) == 0)
+		return 0;
 	err = client_alloc(c, pool, size, flags, out);
 	if (err < 0 && client_reclaim_helps(c, err))
 		err = client_alloc(c, pool, size, flags, out);
@@ -520,7 +531,7 @@ int memc_free(memc_client *c, memc_ref ref)
 
 	if (c == NULL || ref == 0)
 		return -EINVAL;
-	err = cache_free(c, ref);
+	err = cache_free_fast(c, ref);
 	if (err <= 0)
 		return err;
 	return client_call_ref(c, MEMD_OP_FREE, ref, &req, sizeof(req), NULL, 0);

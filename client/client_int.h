@@ -8,11 +8,14 @@
 #ifndef MEMCLIENT_INT_H
 #define MEMCLIENT_INT_H
 
+#include "debug.h"
 #include "memclient.h"
 #include "proto.h"
+#include "ref.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -170,6 +173,17 @@ int client_call(memc_client *c, int locked, uint16_t op, const void *req, size_t
 int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_len,
                       memc_reply_fn *fn, void *arg);
 
+/* Read the reply to the oldest request sent by client_send_async() and
+ * give it to that request's handler; c->lock held, c->pend_n > 0.  0, or
+ * the sticky error (or the handler's). */
+int client_pending_one(memc_client *c);
+
+/* Has (the start of) the oldest pending reply come: is it in the stream
+ * buffer, or is the socket readable?  c->lock held.  Never blocks (a poll
+ * with no timeout); an error or hang-up counts as ready, so that the read
+ * that follows reports it. */
+bool client_reply_ready(memc_client *c);
+
 /* Read and handle every pending reply; c->lock held.  0 or an error. */
 int client_drain(memc_client *c);
 
@@ -189,8 +203,19 @@ int segtab_init(struct memc_segtab *t);
 /* Unmap every segment and free the table.  No reader may be running. */
 void segtab_destroy(struct memc_segtab *t);
 
-/* The published mapping of seg_id, or NULL.  Lock-free, O(1). */
-struct memc_seg *segtab_find(struct memc_segtab *t, uint32_t seg_id);
+/* The published mapping of seg_id, or NULL.  Lock-free, O(1); inline,
+ * because memc_ptr and both cache fast paths start with it. */
+static inline struct memc_seg *segtab_find(struct memc_segtab *t, uint32_t seg_id)
+{
+	struct memc_seg_leaf *leaf;
+
+	memd_assert(seg_id <= MEMD_SEG_ID_MAX);
+	leaf = atomic_load_explicit(&t->dir[seg_id >> SEGTAB_LEAF_BITS], memory_order_acquire);
+	if (leaf == NULL)
+		return NULL;
+	return atomic_load_explicit(&leaf->slot[seg_id & (SEGTAB_LEAF_SIZE - 1)],
+	                            memory_order_acquire);
+}
 
 /* Map seg_id by asking the daemon (MAP) if it is not mapped yet; takes
  * c->lock.  0 and *out set, or -EINVAL (unknown segment), -EACCES, -EPIPE,
@@ -226,11 +251,6 @@ size_t cache_reclaim(memc_client *c);
  * cache's record is complete and cache_query() tells whether ref is a
  * cached block.  0 or the connection's error. */
 int cache_settle(memc_client *c);
-
-/* Free ref if it is a block of this client's caches in use: 0 (kept in the
- * calling thread's cache, or returned), -EINVAL (a cached block: already
- * freed), or 1: not a cache block, ask the daemon. */
-int cache_free(memc_client *c, memc_ref ref);
 
 /* Before SHARE or PUBLISH of ref: a cache block in use leaves the cache's
  * care for good (0), a cached one is refused (-EINVAL); 1: not a cache

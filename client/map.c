@@ -117,18 +117,6 @@ void segtab_destroy(struct memc_segtab *t)
 	}
 }
 
-struct memc_seg *segtab_find(struct memc_segtab *t, uint32_t seg_id)
-{
-	struct memc_seg_leaf *leaf;
-
-	memd_assert(seg_id <= MEMD_SEG_ID_MAX);
-	leaf = atomic_load_explicit(&t->dir[seg_id >> SEGTAB_LEAF_BITS], memory_order_acquire);
-	if (leaf == NULL)
-		return NULL;
-	return atomic_load_explicit(&leaf->slot[seg_id & (SEGTAB_LEAF_SIZE - 1)],
-	                            memory_order_acquire);
-}
-
 /* Make sure the leaf holding seg_id exists.  Writer only.  0 or -ENOMEM. */
 static int segtab_leaf_ensure(struct memc_segtab *t, uint32_t seg_id)
 {

@@ -49,7 +49,10 @@
  * fills from memd many blocks per message and empties back the same way;
  * memc_free of such a block keeps it in the freeing thread's cache for the
  * next memc_alloc of its size class.  So most memc_alloc and memc_free
- * calls make no system call and take no lock another thread holds.
+ * calls make no system call and take no lock another thread holds.  When
+ * a class's cache is empty while more blocks are on their way, memc_alloc
+ * may hand out a block of a class just above (at most a quarter, or 32
+ * bytes, larger) rather than wait; memc_size tells the usable size.
  * Larger blocks, MEMC_SHARED, sharing, names and memc_retain always ask
  * memd.  To memd, cached blocks are blocks the client holds: they count in
  * quotas and in the pool until the cache gives them back; `memctl clients`

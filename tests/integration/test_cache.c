@@ -262,6 +262,53 @@ Test(cache, size_of_a_live_small_block_is_its_class_size_and_of_a_freed_one_einv
 	memd_stop_clean(&H, SIGTERM);
 }
 
+/* An allocation whose bin is empty borrows a block of a class just above,
+ * when one is cached, and leases its own batch ahead instead of waiting;
+ * never a block more than a quarter (or 32 bytes) larger. */
+Test(cache, an_empty_bin_borrows_from_the_next_classes_up_within_a_quarter, .fini = harness_fini)
+{
+	static const struct {
+		size_t lend, ask, want; /* cached class, request, usable size */
+	} cases[] = {
+	        {128, 100, 128},       /* 112-byte class: 16 bytes more */
+	        {48, 16, 48},          /* 16-byte class: 32 bytes more is allowed */
+	        {64, 16, 16},          /* ... 48 is not: leased and waited for */
+	        {20480, 16384, 20480}, /* a quarter of 16 KiB more */
+	        {22528, 16384, 16384}, /* more than a quarter */
+	};
+	memc_client *c;
+	size_t size;
+
+	memd_start(&H, CONFIG_CACHE);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memc_ref lent, got, again;
+
+		c = must_connect();
+		lent = must_alloc(c, NULL, cases[i].lend, 0);
+		cr_assert_eq(memc_free(c, lent), 0); /* now cached */
+		got = must_alloc(c, NULL, cases[i].ask, 0);
+		size = 0;
+		cr_assert_eq(memc_size(c, got, &size), 0);
+		cr_expect_eq(size, cases[i].want,
+		             "%zu bytes with %zu-byte blocks cached: usable %zu", cases[i].ask,
+		             cases[i].lend, size);
+		pattern_fill(memc_ptr(c, got), size, 40 + (uint32_t)i);
+		/* The next one of that size is of its own class or borrowed,
+		 * and never the same block. */
+		again = must_alloc(c, NULL, cases[i].ask, 0);
+		cr_expect_neq(again, got);
+		cr_assert_eq(memc_size(c, again, &size), 0);
+		cr_expect_geq(size, memd_class_size(memd_size_class(cases[i].ask)));
+		cr_expect_eq(pattern_check(memc_ptr(c, got), cases[i].want, 40 + (uint32_t)i), -1);
+		/* A borrowed block is freed like any other, once. */
+		cr_expect_eq(memc_free(c, got), 0);
+		cr_expect_eq(memc_free(c, got), -EINVAL, "second free of a borrowed block");
+		cr_expect_eq(memc_free(c, again), 0);
+		memc_close(c);
+	}
+	memd_stop_clean(&H, SIGTERM);
+}
+
 Test(cache, shared_blocks_are_freed_through_memd, .fini = harness_fini)
 {
 	memc_client *c;
