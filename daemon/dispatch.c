@@ -50,7 +50,6 @@
  * reply queue by conn_reply().
  */
 #include "dispatch.h"
-#include "holds.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -68,15 +67,6 @@
 /* A handler: 0 or -errno; 0 means it queued its own reply. */
 typedef int (*dispatch_fn)(struct conn *c, const struct memd_hdr *h, const void *body,
                            size_t body_len);
-
-/* Load a uint64 from possibly unaligned p. */
-static inline uint64_t dispatch_load_u64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
 
 static void dispatch_hello_reply(struct conn *c, const struct memd_hdr *h, int32_t status)
 {
@@ -269,21 +259,13 @@ static int dispatch_free_batch(struct conn *c, const struct memd_hdr *h, const v
 	int32_t *results = (int32_t *)(out + sizeof(struct memd_free_batch_rep));
 	struct memd_free_batch_req req;
 	struct memd_free_batch_rep rep;
-	int32_t status = 0;
-	uint32_t i, n;
+	int32_t status;
+	uint32_t n;
 
 	(void)body_len;
 	memcpy(&req, body, sizeof(req));
 	memd_assert(req.count >= 1 && req.count <= MEMD_BATCH_MAX);
-	for (i = 0; i < req.count; i++) {
-		if (i + 8 < req.count)
-			holds_prefetch(&c->session.holds,
-			               dispatch_load_u64(in + (size_t)(i + 8) * sizeof(uint64_t)));
-		results[i] = session_free(&c->session,
-		                          dispatch_load_u64(in + (size_t)i * sizeof(uint64_t)));
-		if (results[i] < 0 && status == 0)
-			status = results[i];
-	}
+	status = session_free_batch(&c->session, in, req.count, results);
 	n = req.count;
 	if (n % 2 != 0)
 		results[n++] = 0; /* pad to 8 bytes */

@@ -493,37 +493,83 @@ __attribute__((noinline)) static void slab_release(struct heap *h, uint32_t idx)
 	b->dead = idx;
 }
 
-static int small_alloc(struct heap *h, uint32_t cls, uint64_t *ref)
+/* The first partial slab of class cls, made if there is none.  0 with
+ * *idx set, or slab_new's error. */
+static inline int slab_partial(struct heap *h, uint32_t cls, uint32_t *idx)
 {
-	struct heap_bin *b = &h->bins[cls];
-	const struct heap_class *c = &class_table[cls];
-	uint32_t idx = b->partial;
-	if (memd_unlikely(idx == HEAP_NIL)) {
-		int rc = slab_new(h, cls);
-		if (rc < 0)
-			return rc;
-		idx = b->partial;
-	}
-	struct heap_slab *sl = &h->slabs[idx];
+	*idx = h->bins[cls].partial;
+	if (memd_likely(*idx != HEAP_NIL))
+		return 0;
+	int rc = slab_new(h, cls);
+	*idx = h->bins[cls].partial;
+	return rc;
+}
+
+/* Take the lowest free slot of slab sl (it has one); its reference. */
+static inline uint64_t slab_take(struct heap *h, struct heap_slab *sl, const struct heap_class *c)
+{
 	uint32_t w = (uint32_t)__builtin_ctzll(sl->summary);
 	uint64_t *word = &h->words[sl->bm + w];
 	uint32_t bit = (uint32_t)__builtin_ctzll(*word);
 	*word &= *word - 1;
 	if (*word == 0)
 		sl->summary &= ~(UINT64_C(1) << w);
-	if (++sl->used == c->slots)
-		partial_remove(h, b, idx);
-	b->used++;
-	h->segs[sl->seg].live++;
-	h->live_blocks++;
-	h->live_bytes += c->size;
 	uint64_t off = (uint64_t)sl->page * HEAP_PAGE_SIZE + (uint64_t)(w * 64 + bit) * c->size;
-	*ref = memd_ref_make(h->seg_base + sl->seg, off);
+	return memd_ref_make(h->seg_base + sl->seg, off);
+}
+
+/* Account for n slots just taken from slab idx of class cls. */
+static inline void slab_taken(struct heap *h, uint32_t cls, uint32_t idx, uint32_t n)
+{
+	struct heap_slab *sl = &h->slabs[idx];
+	struct heap_bin *b = &h->bins[cls];
+	const struct heap_class *c = &class_table[cls];
+	sl->used = (uint16_t)(sl->used + n);
+	if (sl->used == c->slots)
+		partial_remove(h, b, idx);
+	b->used += n;
+	h->segs[sl->seg].live += n;
+	h->live_blocks += n;
+	h->live_bytes += (uint64_t)n * c->size;
+}
+
+static int small_alloc(struct heap *h, uint32_t cls, uint64_t *ref)
+{
+	uint32_t idx;
+	int rc = slab_partial(h, cls, &idx);
+	if (memd_unlikely(rc < 0))
+		return rc;
+	*ref = slab_take(h, &h->slabs[idx], &class_table[cls]);
+	slab_taken(h, cls, idx, 1);
 	return 0;
 }
 
-/* Slab slot of (seg, off) if it is the start of a live slot, else NIL. */
-static uint32_t slab_slot(const struct heap *h, uint32_t seg, uint64_t off, uint32_t idx)
+/* Take count slots of class cls into refs[0..count), each the one
+ * small_alloc() would take next, but with the counters updated once per
+ * slab.  0, or slab_new's error with *got slots taken. */
+static int small_alloc_batch(struct heap *h, uint32_t cls, uint32_t count, uint64_t *refs,
+                             uint32_t *got)
+{
+	const struct heap_class *c = &class_table[cls];
+	uint32_t n = 0, idx;
+	int rc = 0;
+	while (n < count && (rc = slab_partial(h, cls, &idx)) == 0) {
+		struct heap_slab *sl = &h->slabs[idx];
+		uint32_t take = c->slots - sl->used;
+		if (take > count - n)
+			take = count - n;
+		for (uint32_t k = 0; k < take; k++)
+			refs[n++] = slab_take(h, sl, c);
+		slab_taken(h, cls, idx, take);
+	}
+	*got = n;
+	return rc;
+}
+
+/* Slab slot of (seg, off) if it is the start of a live slot, else NIL.
+ * Always inlined: it is most of the work of every free. */
+__attribute__((always_inline)) static inline uint32_t slab_slot(const struct heap *h, uint32_t seg,
+                                                                uint64_t off, uint32_t idx)
 {
 	if (idx >= h->slab_len)
 		return HEAP_NIL;
@@ -542,7 +588,8 @@ static uint32_t slab_slot(const struct heap *h, uint32_t seg, uint64_t off, uint
 	return slot;
 }
 
-static int small_free(struct heap *h, uint32_t seg, uint64_t off, uint32_t idx)
+/* Free slot (seg, off) of slab idx; *size gets its class size. */
+static int small_free(struct heap *h, uint32_t seg, uint64_t off, uint32_t idx, uint64_t *size)
 {
 	uint32_t slot = slab_slot(h, seg, off, idx);
 	if (slot == HEAP_NIL)
@@ -550,6 +597,7 @@ static int small_free(struct heap *h, uint32_t seg, uint64_t off, uint32_t idx)
 	struct heap_slab *sl = &h->slabs[idx];
 	struct heap_bin *b = &h->bins[sl->cls];
 	const struct heap_class *c = &class_table[sl->cls];
+	*size = c->size;
 	h->words[sl->bm + slot / 64] |= UINT64_C(1) << (slot % 64);
 	sl->summary |= UINT64_C(1) << (slot / 64);
 	if (sl->used-- == c->slots)
@@ -614,8 +662,10 @@ static int large_alloc(struct heap *h, uint64_t npages, uint64_t align_pages, ui
 	return 0;
 }
 
-static int large_free(struct heap *h, uint32_t seg, uint32_t page, uint32_t n)
+/* Free the large block of n pages at page of seg; *size gets its size. */
+static int large_free(struct heap *h, uint32_t seg, uint32_t page, uint32_t n, uint64_t *size)
 {
+	*size = (uint64_t)n * HEAP_PAGE_SIZE;
 	h->large_pages -= n;
 	h->alloc_runs--;
 	h->segs[seg].live--;
@@ -772,6 +822,22 @@ int heap_alloc_aligned(heap_t *h, uint64_t size, uint64_t align, uint64_t *ref)
 	return large_alloc(h, pages_of(size), align_pages, ref);
 }
 
+int heap_alloc_batch(heap_t *h, uint64_t size, uint64_t align, uint32_t count, uint64_t *refs,
+                     uint32_t *got)
+{
+	uint32_t n = 0;
+	int rc = 0;
+	if (align <= HEAP_MIN_ALIGN && size - 1 < HEAP_SMALL_MAX) {
+		/* The common batch: slots of one class, slab by slab. */
+		rc = small_alloc_batch(h, size_class(size), count, refs, &n);
+	} else {
+		while (n < count && (rc = heap_alloc_aligned(h, size, align, &refs[n])) == 0)
+			n++;
+	}
+	*got = n;
+	return rc;
+}
+
 uint64_t heap_grow_size(uint64_t size, uint64_t align)
 {
 	if (size == 0 || (align & (align - 1)) != 0 || align > MEMD_SEG_SIZE_MAX / 2)
@@ -804,7 +870,10 @@ static uint32_t ref_locate(const struct heap *h, uint64_t ref, uint64_t *off)
 	return slot;
 }
 
-int heap_free(heap_t *h, uint64_t ref)
+/* heap_free_block's work, inlined into both entry points so that
+ * heap_free pays neither a call nor the segment check it does not need. */
+__attribute__((always_inline)) static inline int free_block(struct heap *h, uint64_t ref,
+                                                            uint64_t *size)
 {
 	uint64_t off;
 	uint32_t seg = ref_locate(h, ref, &off);
@@ -812,11 +881,26 @@ int heap_free(heap_t *h, uint64_t ref)
 		return -EINVAL;
 	uint32_t page = (uint32_t)(off >> HEAP_PAGE_SHIFT);
 	uint32_t e = h->segs[seg].pm[page];
+	int rc = -EINVAL;
 	if (memd_likely(PM_KIND(e) == PM_SLAB))
-		return small_free(h, seg, off, PM_VAL(e));
-	if (PM_KIND(e) == PM_LARGE && (off & (HEAP_PAGE_SIZE - 1)) == 0)
-		return large_free(h, seg, page, PM_VAL(e));
-	return -EINVAL;
+		rc = small_free(h, seg, off, PM_VAL(e), size);
+	else if (PM_KIND(e) == PM_LARGE && (off & (HEAP_PAGE_SIZE - 1)) == 0)
+		rc = large_free(h, seg, page, PM_VAL(e), size);
+	if (rc < 0)
+		return rc;
+	return h->segs[seg].live == 0;
+}
+
+int heap_free_block(heap_t *h, uint64_t ref, uint64_t *size)
+{
+	return free_block(h, ref, size);
+}
+
+int heap_free(heap_t *h, uint64_t ref)
+{
+	uint64_t size;
+	int rc = free_block(h, ref, &size);
+	return rc < 0 ? rc : 0;
 }
 
 int heap_block_size(const heap_t *h, uint64_t ref, uint64_t *size)

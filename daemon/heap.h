@@ -72,6 +72,13 @@ int heap_alloc(heap_t *h, uint64_t size, uint64_t *ref);
  * mean 16).  Same errors as heap_alloc, plus -EINVAL for a bad align. */
 int heap_alloc_aligned(heap_t *h, uint64_t size, uint64_t align, uint64_t *ref);
 
+/* Allocate up to count blocks as count calls of heap_alloc_aligned(size,
+ * align) would, into refs[0..], stopping at the first error.  *got is the
+ * number allocated; returns 0 when all count were, else the error that
+ * stopped the batch. */
+int heap_alloc_batch(heap_t *h, uint64_t size, uint64_t align, uint32_t count, uint64_t *refs,
+                     uint32_t *got);
+
 /* Smallest segment size (a multiple of HEAP_PAGE_SIZE) that lets
  * heap_alloc_aligned(size, align) succeed when a segment of that size is
  * added just before the call; 0 if the request can never be satisfied
@@ -82,6 +89,12 @@ uint64_t heap_grow_size(uint64_t size, uint64_t align);
  * changes) when ref is not the start of a live block: null, unknown
  * segment, past the end, interior offset, or already free. */
 int heap_free(heap_t *h, uint64_t ref);
+
+/* heap_free, saying what it freed: *size is the block's usable size (what
+ * heap_block_size said of it).  1 when it was the last live block of its
+ * segment, 0 when the segment holds others, -EINVAL (and nothing changes)
+ * as heap_free.  One validation of ref serves both the size and the free. */
+int heap_free_block(heap_t *h, uint64_t ref, uint64_t *size);
 
 /* Usable size of the live block at ref (its size class or page run, >= the
  * size asked for).  0, or -EINVAL as heap_free would refuse ref. */

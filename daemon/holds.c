@@ -17,7 +17,8 @@
  * 3/4, so runs are short.
  *
  * References are (segment << 40 | offset) with 16-byte aligned offsets:
- * the low bits are poor hash input, hence the 64-bit finalizer mix below.
+ * the low bits are poor hash input, hence the 64-bit finalizer mix
+ * (holds_hash, in holds.h for holds_prefetch).
  *
  * Ownership: the set owns its slot array, nothing else.
  */
@@ -30,11 +31,6 @@
 #include "ptable.h"
 
 #define HOLDS_MIN_CAP 16
-
-static inline uint64_t holds_hash(uint64_t x)
-{
-	return ptable_mix64(x);
-}
 
 void holds_init(struct holds *h)
 {
@@ -111,14 +107,17 @@ static size_t holds_find(const struct holds *h, uint64_t ref)
 
 int holds_insert(struct holds *h, uint64_t ref)
 {
+	size_t mask, i;
 	int err;
 
-	size_t mask, i;
-
 	memd_assert(ref != 0);
-	err = holds_reserve(h, 1);
-	if (err < 0)
-		return err;
+	/* holds_reserve(h, 1) is a no-op unless the table is missing or
+	 * full; a batch of inserts after holds_reserve(n) skips the call. */
+	if (h->cap == 0 || h->count >= h->cap / 4 * 3) {
+		err = holds_reserve(h, 1);
+		if (err < 0)
+			return err;
+	}
 	/* One probe both looks for ref and finds its place. */
 	mask = h->cap - 1;
 	for (i = (size_t)holds_hash(ref) & mask; h->slots[i] != 0; i = (i + 1) & mask)
@@ -148,12 +147,6 @@ int holds_remove(struct holds *h, uint64_t ref)
 		}
 	}
 	return 0;
-}
-
-void holds_prefetch(const struct holds *h, uint64_t ref)
-{
-	if (h->cap != 0)
-		__builtin_prefetch(&h->slots[(size_t)holds_hash(ref) & (h->cap - 1)]);
 }
 
 bool holds_contains(const struct holds *h, uint64_t ref)

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ptable.h"
+
 struct holds {
 	uint64_t *slots; /* cap slots; 0 = empty; NULL until the first insert */
 	size_t cap;      /* number of slots: 0 or a power of two >= 16 */
@@ -42,10 +44,23 @@ int holds_remove(struct holds *h, uint64_t ref);
 /* Is ref a member?  ref 0 is never a member. */
 bool holds_contains(const struct holds *h, uint64_t ref);
 
+/* Hash of a reference.  References are (segment << 40 | offset) with
+ * 16-byte aligned offsets: the low bits are poor hash input, hence a
+ * 64-bit finalizer mix. */
+static inline uint64_t holds_hash(uint64_t ref)
+{
+	return ptable_mix64(ref);
+}
+
 /* Start loading the slot where ref would live, for a batch that will look
  * ref up soon: the table is larger than the caches, so a lookup is a
- * cache miss, and prefetching a few refs ahead overlaps them. */
-void holds_prefetch(const struct holds *h, uint64_t ref);
+ * cache miss, and prefetching a few refs ahead overlaps them.  Inline: a
+ * batch calls it once per block. */
+static inline void holds_prefetch(const struct holds *h, uint64_t ref)
+{
+	if (h->cap != 0)
+		__builtin_prefetch(&h->slots[(size_t)holds_hash(ref) & (h->cap - 1)]);
+}
 
 /* Number of members. */
 static inline size_t holds_count(const struct holds *h)

@@ -454,10 +454,27 @@ static int block_reserve(struct pool *pool, uint64_t ref, uint64_t usable)
 	                  page_ceil(memd_ref_off(ref) + usable));
 }
 
-/* Allocate without the re-reserve step.  0, -EINVAL, -ENOMEM. */
-static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref,
-                     uint64_t *usable)
+/* Blocks refs[0..n) were just handed out: a spare segment that holds one
+ * is a spare no more (before any growth, which may drop the spare). */
+static void spare_claim(struct pool *pool, const uint64_t *refs, uint32_t n)
 {
+	if (pool->spare_id == 0)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (memd_ref_seg(refs[i]) == pool->spare_id)
+			pool->spare_id = 0;
+}
+
+/* Allocate up to count blocks of (size, align) without the re-reserve
+ * step, as count single allocations would: each one that finds no room
+ * grows the pool and tries once more, and the first failure stops the
+ * batch.  0 with *got in 1..count and *usable set (blocks of one request
+ * all have one usable size); or the error of the first failure when not
+ * even one block could be had (-EINVAL, -ENOMEM). */
+static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint32_t count,
+                     uint64_t *refs, uint32_t *got, uint64_t *usable)
+{
+	uint32_t n = 0, k;
 	uint64_t u = 0;
 	int rc;
 
@@ -465,29 +482,33 @@ static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint64_t 
 		return -EINVAL;
 	if (align < HEAP_MIN_ALIGN)
 		align = HEAP_MIN_ALIGN;
-	rc = heap_alloc_aligned(pool->heap, size, align, ref);
-	if (rc == -ENOMEM) {
+	rc = heap_alloc_batch(pool->heap, size, align, count, refs, &n);
+	spare_claim(pool, refs, n);
+	while (rc == -ENOMEM) {
 		rc = pool_grow(pool, size, align);
-		if (rc == 0) {
-			rc = heap_alloc_aligned(pool->heap, size, align, ref);
-			if (rc < 0) /* the heap broke heap_grow_size's promise */
-				segment_release(pool, pool->seg_count - 1);
+		if (rc < 0)
+			break;
+		rc = heap_alloc_batch(pool->heap, size, align, count - n, refs + n, &k);
+		if (k == 0) { /* the heap broke heap_grow_size's promise */
+			segment_release(pool, pool->seg_count - 1);
+			break;
 		}
+		spare_claim(pool, refs + n, k);
+		n += k;
 	}
-	if (rc < 0) {
-		if (rc == -ENOMEM)
-			pool->counters.enomem++;
+	if (rc == -ENOMEM)
+		pool->counters.enomem++;
+	*got = n;
+	if (n == 0)
 		return rc;
-	}
-	if (memd_ref_seg(*ref) == pool->spare_id)
-		pool->spare_id = 0;
 	if (size <= HEAP_SMALL_MAX && align == HEAP_MIN_ALIGN) {
 		/* A slot of size's class (common/sizeclass.h): no lookup. */
 		*usable = memd_class_size(memd_size_class(size));
-		memd_assert_expensive(heap_block_size(pool->heap, *ref, &u) == 0 && u == *usable);
+		memd_assert_expensive(heap_block_size(pool->heap, refs[0], &u) == 0 &&
+		                      u == *usable);
 		return 0;
 	}
-	rc = heap_block_size(pool->heap, *ref, usable);
+	rc = heap_block_size(pool->heap, refs[0], usable);
 	memd_assert(rc == 0);
 	return 0;
 }
@@ -495,10 +516,11 @@ static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint64_t 
 int pool_alloc(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref, uint64_t *usable)
 {
 	uint64_t r, u;
+	uint32_t got;
 	int rc;
 
 	memd_assert(pool != NULL && ref != NULL);
-	rc = alloc_raw(pool, size, align, &r, &u);
+	rc = alloc_raw(pool, size, align, 1, &r, &got, &u);
 	if (rc < 0)
 		return rc;
 	rc = block_reserve(pool, r, u);
@@ -515,49 +537,46 @@ fail_free:
 	return rc;
 }
 
-/* Re-reserve the pages of refs[0..n) (all of size usable) in merged
- * ranges.  Returns the number of leading blocks whose pages are reserved
- * (n when all are). */
+/* Re-reserve the pages of refs[0..n) (n >= 1, all of size usable) in
+ * merged ranges.  Returns the number of leading blocks whose pages are
+ * reserved (n when all are). */
 static uint32_t batch_reserve(struct pool *pool, const uint64_t *refs, uint32_t n, uint64_t usable)
 {
 	uint32_t first = 0; /* first block of the pending range */
-	uint64_t lo = 0, hi = 0;
-	struct pool_segment *seg = NULL;
+	struct pool_segment *seg = seg_find(pool, memd_ref_seg(refs[0]));
+	uint64_t lo = page_floor(memd_ref_off(refs[0]));
+	uint64_t hi = page_ceil(memd_ref_off(refs[0]) + usable);
 
-	for (uint32_t i = 0; i <= n; i++) {
-		uint64_t off = i < n ? memd_ref_off(refs[i]) : 0;
-		struct pool_segment *s = i < n ? seg_find(pool, memd_ref_seg(refs[i])) : NULL;
-		uint64_t blo = page_floor(off), bhi = page_ceil(off + usable);
-		if (i > 0 && s == seg && blo <= hi && bhi >= lo) {
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t id = memd_ref_seg(refs[i]);
+		uint64_t blo = page_floor(memd_ref_off(refs[i]));
+		uint64_t bhi = page_ceil(memd_ref_off(refs[i]) + usable);
+		if (id == seg->id && blo <= hi && bhi >= lo) {
 			lo = blo < lo ? blo : lo;
 			hi = bhi > hi ? bhi : hi;
 			continue;
 		}
-		if (i > 0 && holes_fill(seg, lo, hi) < 0)
+		if (holes_fill(seg, lo, hi) < 0)
 			return first;
 		first = i;
-		seg = s;
+		/* A batch mostly comes from one segment. */
+		if (id != seg->id)
+			seg = seg_find(pool, id);
 		lo = blo;
 		hi = bhi;
 	}
-	return n;
+	return holes_fill(seg, lo, hi) < 0 ? first : n;
 }
 
 int pool_alloc_batch(struct pool *pool, uint64_t size, uint32_t count, uint64_t *refs,
                      uint32_t *got, uint64_t *usable)
 {
-	uint64_t u = 0, ui;
+	uint64_t u = 0;
 	uint32_t n = 0, ok;
-	int rc = 0;
+	int rc;
 
 	memd_assert(pool != NULL && refs != NULL && got != NULL && count > 0);
-	for (; n < count; n++) {
-		rc = alloc_raw(pool, size, 0, &refs[n], &ui);
-		if (rc < 0)
-			break;
-		memd_assert(n == 0 || ui == u);
-		u = ui;
-	}
+	rc = alloc_raw(pool, size, 0, count, refs, &n, &u);
 	ok = n > 0 ? batch_reserve(pool, refs, n, u) : 0;
 	for (uint32_t i = ok; i < n; i++)
 		pool_free(pool, refs[i]);
@@ -593,28 +612,33 @@ static void segment_emptied(struct pool *pool, size_t i)
 	}
 }
 
-int pool_free(struct pool *pool, uint64_t ref)
+int pool_free_block(struct pool *pool, uint64_t ref, uint64_t *usable)
 {
-	struct heap_segment_info info;
-	uint64_t size;
 	ptrdiff_t i;
 	int rc;
 
 	memd_assert(pool != NULL);
-	i = seg_index(pool, memd_ref_seg(ref));
-	if (i < 0 || heap_block_size(pool->heap, ref, &size) < 0)
-		return -EINVAL;
-	rc = heap_free(pool->heap, ref);
+	/* The heap validates ref (its segments are exactly pool->segs), so
+	 * the segment is looked up only when it became empty. */
+	rc = heap_free_block(pool->heap, ref, usable);
 	if (rc < 0)
 		return rc;
-	pool->freed_since_trim += size;
-	rc = heap_segment_info(pool->heap, pool->segs[i].id, &info);
-	memd_assert(rc == 0);
-	if (info.live_blocks == 0)
+	pool->freed_since_trim += *usable;
+	if (rc == 1) {
+		i = seg_index(pool, memd_ref_seg(ref));
+		memd_assert(i >= 0);
 		segment_emptied(pool, (size_t)i);
+	}
 	if (pool->freed_since_trim >= pool->cfg.trim_threshold)
 		pool_trim(pool, 0);
 	return 0;
+}
+
+int pool_free(struct pool *pool, uint64_t ref)
+{
+	uint64_t usable;
+
+	return pool_free_block(pool, ref, &usable);
 }
 
 int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable)

@@ -154,6 +154,11 @@ int pool_alloc_batch(struct pool *pool, uint64_t size, uint32_t count, uint64_t 
  * and release a segment that became empty. */
 int pool_free(struct pool *pool, uint64_t ref);
 
+/* pool_free, and *usable set to the usable size of the block it freed:
+ * one validation of ref where pool_block_size and pool_free would make
+ * two. */
+int pool_free_block(struct pool *pool, uint64_t ref, uint64_t *usable);
+
 /* Usable size of the live block at ref: 0 or -EINVAL. */
 int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable);
 

@@ -24,7 +24,10 @@
  * amounts go back.  Every check against a quota happens before a hold is
  * added; room (hash set slots, the pool_bytes array, the uid entry) is
  * reserved first so that recording a hold cannot fail after a pool handed
- * a block out.
+ * a block out.  The batches (ALLOC_BATCH, FREE_BATCH) charge or give back
+ * their blocks' amounts together: their blocks are all of one size, and
+ * nothing reads the charges in the middle of a batch, so the quotas say at
+ * once how many blocks fit and the totals come out as block by block.
  *
  * Access: RETAIN and LOOKUP need read access to the block's pool, PUBLISH
  * and UNPUBLISH write access (pool_access, computed afresh: a session may
@@ -128,17 +131,36 @@ uint64_t session_pool_bytes(const struct session *s, const struct pool *pool)
 	return pool->id <= s->pool_slots ? s->pool_bytes[pool->id - 1] : 0;
 }
 
+/* How many more blocks of n bytes, up to max, fit in quota (0: none) on
+ * top of held bytes: block i (from 0) fits when held + (i + 1) * n <= quota. */
+static uint32_t session_quota_fit(uint64_t quota, uint64_t held, uint64_t n, uint32_t max)
+{
+	uint64_t k;
+
+	if (quota == 0)
+		return max;
+	if (held > quota)
+		return 0;
+	if (n == 0)
+		return max;
+	k = (quota - held) / n;
+	return k < max ? (uint32_t)k : max;
+}
+
+/* How many more blocks of n bytes, up to max, the session may hold in pool
+ * within both quotas: what as many session_quota_check calls, each after
+ * the previous block was charged, would let through. */
+static uint32_t session_quota_room(const struct session *s, const struct pool *pool, uint64_t n,
+                                   uint32_t max)
+{
+	max = session_quota_fit(pool->cfg.client_quota, session_pool_bytes(s, pool), n, max);
+	return session_quota_fit(pool->cfg.uid_quota, pool_uid_bytes(pool, s->uid), n, max);
+}
+
 /* Would n more bytes held in pool stay within both quotas?  0, -EDQUOT. */
 static int session_quota_check(const struct session *s, const struct pool *pool, uint64_t n)
 {
-	uint64_t q = pool->cfg.client_quota;
-
-	if (q != 0 && (n > q || session_pool_bytes(s, pool) > q - n))
-		return -EDQUOT;
-	q = pool->cfg.uid_quota;
-	if (q != 0 && (n > q || pool_uid_bytes(pool, s->uid) > q - n))
-		return -EDQUOT;
-	return 0;
+	return session_quota_room(s, pool, n, 1) == 1 ? 0 : -EDQUOT;
 }
 
 /* Reserve room for n new holds in pool.  0, -ENOMEM. */
@@ -155,29 +177,35 @@ static int session_prepare(struct session *s, struct pool *pool, size_t n)
 	return holds_reserve(&s->holds, n);
 }
 
-/* Put ref (usable bytes, in pool) into the hold set and charge it.  Room
- * was prepared; ref is not in the set (asserted). */
-static void session_hold(struct session *s, struct pool *pool, uint64_t ref, uint64_t usable)
+/* Put refs[0..n) (usable bytes each, in pool) into the hold set and charge
+ * them, all at once.  Room was prepared; no ref is in the set (asserted). */
+static void session_hold(struct session *s, struct pool *pool, const uint64_t *refs, uint32_t n,
+                         uint64_t usable)
 {
-	int err = holds_insert(&s->holds, ref);
+	for (uint32_t i = 0; i < n; i++) {
+		int err;
 
-	memd_assert(err == 0);
-	s->blocks_held++;
-	s->bytes_held += usable;
-	s->pool_bytes[pool->id - 1] += usable;
-	pool_uid_charge(pool, s->uid, usable);
+		if (i + 8 < n)
+			holds_prefetch(&s->holds, refs[i + 8]);
+		err = holds_insert(&s->holds, refs[i]);
+		memd_assert(err == 0);
+	}
+	s->blocks_held += n;
+	s->bytes_held += n * usable;
+	s->pool_bytes[pool->id - 1] += n * usable;
+	pool_uid_charge(pool, s->uid, n * usable);
 }
 
-/* Give back the charge of one held block of usable bytes in pool (its
- * hold has just left the set). */
-static void session_uncharge(struct session *s, struct pool *pool, uint64_t usable)
+/* Give back the charge of n held blocks of bytes usable bytes in all, in
+ * pool (their holds have just left the set). */
+static void session_uncharge(struct session *s, struct pool *pool, uint64_t n, uint64_t bytes)
 {
-	memd_assert(s->blocks_held > 0 && s->bytes_held >= usable &&
-	            s->pool_bytes[pool->id - 1] >= usable);
-	s->blocks_held--;
-	s->bytes_held -= usable;
-	s->pool_bytes[pool->id - 1] -= usable;
-	pool_uid_uncharge(pool, s->uid, usable);
+	memd_assert(s->blocks_held >= n && s->bytes_held >= bytes &&
+	            s->pool_bytes[pool->id - 1] >= bytes);
+	s->blocks_held -= n;
+	s->bytes_held -= bytes;
+	s->pool_bytes[pool->id - 1] -= bytes;
+	pool_uid_uncharge(pool, s->uid, bytes);
 }
 
 /* Take ref out of the hold set and give its charge back. */
@@ -187,7 +215,7 @@ static void session_unhold(struct session *s, struct pool *pool, uint64_t ref, u
 
 	memd_assert(err == 0);
 	(void)err;
-	session_uncharge(s, pool, usable);
+	session_uncharge(s, pool, 1, usable);
 }
 
 /* The pool and usable size of the live block ref.  0, -EINVAL. */
@@ -242,7 +270,7 @@ static int session_alloc_one(struct session *s, struct pool *pool, uint64_t size
 		if (err < 0)
 			goto fail_free_block;
 	}
-	session_hold(s, pool, *ref, *usable);
+	session_hold(s, pool, ref, 1, *usable);
 	return 0;
 
 fail_free_block:
@@ -263,7 +291,8 @@ int session_alloc(struct session *s, struct pool *pool, uint64_t size, uint64_t 
 int session_alloc_batch(struct session *s, struct pool *pool, uint64_t size, uint32_t count,
                         bool shared, uint64_t *refs, uint32_t *got, uint64_t *usable)
 {
-	uint32_t i;
+	struct shared_block *b;
+	uint32_t n;
 	int err;
 
 	*got = 0;
@@ -277,23 +306,22 @@ int session_alloc_batch(struct session *s, struct pool *pool, uint64_t size, uin
 	if (err < 0)
 		return err;
 	/* Keep what fits in the quotas (and, for shared blocks, what the
-	 * block table could take); give the rest straight back. */
-	for (i = 0; i < *got; i++) {
-		struct shared_block *b;
-
-		if (i + 8 < *got)
-			holds_prefetch(&s->holds, refs[i + 8]);
-		err = session_quota_check(s, pool, *usable);
-		if (err == 0 && shared)
-			err = session_make_shared(s, pool, refs[i], *usable, &b);
-		if (err < 0)
+	 * block table could take); give the rest straight back.  The blocks
+	 * are all of one size, so the quotas tell at once how many fit. */
+	n = session_quota_room(s, pool, *usable, *got);
+	err = n > 0 ? 0 : -EDQUOT;
+	for (uint32_t i = 0; shared && i < n; i++) {
+		err = session_make_shared(s, pool, refs[i], *usable, &b);
+		if (err < 0) {
+			n = i;
 			break;
-		session_hold(s, pool, refs[i], *usable);
+		}
 	}
-	for (uint32_t j = i; j < *got; j++)
-		pool_free(pool, refs[j]);
-	*got = i;
-	return i > 0 ? 0 : err;
+	session_hold(s, pool, refs, n, *usable);
+	for (uint32_t i = n; i < *got; i++)
+		pool_free(pool, refs[i]);
+	*got = n;
+	return n > 0 ? 0 : err;
 }
 
 bool session_holds(const struct session *s, uint64_t ref)
@@ -301,41 +329,113 @@ bool session_holds(const struct session *s, uint64_t ref)
 	return holds_contains(&s->holds, ref);
 }
 
-int session_free(struct session *s, uint64_t ref)
+/* Free the private block ref in its pool.  0 with *pool and *usable set
+ * (the block's pool and size), or -EINVAL (ref is not a live block). */
+static int session_free_private(const struct session *s, uint64_t ref, struct pool **pool,
+                                uint64_t *usable)
+{
+	*pool = pool_set_pool_of_ref(s->pools, ref);
+	if (*pool == NULL)
+		return -EINVAL;
+	return pool_free_block(*pool, ref, usable);
+}
+
+/* The session's hold on ref, which is not a live block (err says why), was
+ * just dropped: a daemon bug.  The stale hold is gone, so it is not freed
+ * again at release. */
+static void session_stale_hold(const struct session *s, uint64_t ref, int err)
+{
+	log_error("session %llu: held block %#llx is not live (%s)", (unsigned long long)s->id,
+	          (unsigned long long)ref, strerror(-err));
+}
+
+/* Drop one of the session's holds on ref, as session_free does, except
+ * that the charge of a private block it frees stays for the caller to give
+ * back (a batch gives the charges back together): then 1 with *pool and
+ * *usable set.  0 or -errno as session_free.  Always inlined: FREE_BATCH
+ * calls it for every block. */
+__attribute__((always_inline)) static inline int
+session_free_hold(struct session *s, uint64_t ref, struct pool **pool, uint64_t *usable)
 {
 	struct blocks *t = &s->pools->blocks;
-	struct shared_block *b;
-	struct pool *pool;
-	uint64_t usable;
+	struct shared_block *b = blocks_find(t, ref);
 	int err;
 
-	err = session_block(s, ref, &pool, &usable);
-	if (err < 0) {
-		if (holds_remove(&s->holds, ref) == 0) {
-			/* A held block that is not live: a daemon bug.  The
-			 * stale hold is dropped so it is not freed again at
-			 * release. */
-			log_error("session %llu: held block %#llx is not live (%s)",
-			          (unsigned long long)s->id, (unsigned long long)ref,
-			          strerror(-err));
+	if (b == NULL && holds_remove(&s->holds, ref) == 0) {
+		/* Private and held (the common FREE): one probe of the hold
+		 * set both checked and dropped the hold, and one look at the
+		 * heap both validates and frees the block. */
+		err = session_free_private(s, ref, pool, usable);
+		if (err < 0) {
+			session_stale_hold(s, ref, err);
+			return -EINVAL;
 		}
+		return 1;
+	}
+	/* Some error, or a shared block: validity decides between -EINVAL
+	 * and -EPERM, as it would have first. */
+	err = session_block(s, ref, pool, usable);
+	if (err < 0) {
+		if (holds_remove(&s->holds, ref) == 0)
+			session_stale_hold(s, ref, err);
 		return -EINVAL;
 	}
-	b = blocks_find(t, ref);
-	if (b == NULL) {
-		/* Private: one probe of the hold set both checks and drops. */
-		if (holds_remove(&s->holds, ref) < 0)
-			return -EPERM;
-		session_uncharge(s, pool, usable);
-		return pool_free(pool, ref);
-	}
-	if (!session_holds(s, ref))
+	if (b == NULL || !session_holds(s, ref))
 		return -EPERM;
 	if (block_holder_drop(b, s, false) > 0)
 		return 0;
-	session_unhold(s, pool, ref, b->size);
+	session_unhold(s, *pool, ref, b->size);
 	blocks_release_if_unheld(t, b);
 	return 0;
+}
+
+int session_free(struct session *s, uint64_t ref)
+{
+	struct pool *pool;
+	uint64_t usable;
+	int err = session_free_hold(s, ref, &pool, &usable);
+
+	if (err <= 0)
+		return err;
+	session_uncharge(s, pool, 1, usable);
+	return 0;
+}
+
+int session_free_batch(struct session *s, const void *refs, uint32_t n, int32_t *results)
+{
+	const uint8_t *in = refs;
+	struct pool *pool, *charged = NULL; /* the pool of the pending charges */
+	uint64_t ref, usable, blocks = 0, bytes = 0;
+	int32_t status = 0;
+	int err;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (i + 8 < n) {
+			memcpy(&ref, in + (size_t)(i + 8) * sizeof(ref), sizeof(ref));
+			holds_prefetch(&s->holds, ref);
+		}
+		memcpy(&ref, in + (size_t)i * sizeof(ref), sizeof(ref));
+		err = session_free_hold(s, ref, &pool, &usable);
+		if (err == 1) {
+			/* Nothing reads the charges before the batch ends:
+			 * give them back once per run of one pool's blocks. */
+			if (pool != charged) {
+				if (charged != NULL)
+					session_uncharge(s, charged, blocks, bytes);
+				charged = pool;
+				blocks = bytes = 0;
+			}
+			blocks++;
+			bytes += usable;
+			err = 0;
+		}
+		results[i] = err;
+		if (err < 0 && status == 0)
+			status = err;
+	}
+	if (charged != NULL)
+		session_uncharge(s, charged, blocks, bytes);
+	return status;
 }
 
 int session_share(struct session *s, uint64_t ref)
@@ -372,7 +472,7 @@ static int session_take_hold(struct session *s, struct shared_block *b)
 	err = block_holder_add(b, s);
 	if (err < 0)
 		return err;
-	session_hold(s, b->pool, b->ref, b->size);
+	session_hold(s, b->pool, &b->ref, 1, b->size);
 	return 0;
 }
 
@@ -509,12 +609,11 @@ static int session_drop_all(struct session *s, uint64_t ref)
 		pool_uid_uncharge(b->pool, s->uid, b->size);
 		return blocks_release_if_unheld(t, b) ? 1 : 0;
 	}
-	err = session_block(s, ref, &pool, &usable);
+	err = session_free_private(s, ref, &pool, &usable);
 	if (err < 0)
 		return err;
 	pool_uid_uncharge(pool, s->uid, usable);
-	err = pool_free(pool, ref);
-	return err < 0 ? err : 1;
+	return 1;
 }
 
 uint64_t session_release(struct session *s)

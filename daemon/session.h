@@ -98,6 +98,11 @@ bool session_holds(const struct session *s, uint64_t ref);
  * the session holds no hold on), -EINVAL (not a live block). */
 int session_free(struct session *s, uint64_t ref);
 
+/* FREE_BATCH: session_free each of the n references at refs (8 bytes
+ * each, in order; refs need not be aligned), results[i] getting the result
+ * of the i-th.  Returns the first error, or 0 when all succeeded. */
+int session_free_batch(struct session *s, const void *refs, uint32_t n, int32_t *results);
+
 /* Make ref, which the session holds, shared (SHARE).  Sharing a shared
  * block is a no-op.  0, -EPERM (not held), -EINVAL (not a live block),
  * -ENOMEM. */
