@@ -201,7 +201,9 @@ static inline uint32_t cmap_class(const struct cmap_chunk *ch, memc_ref ref)
 /* ---- counters and bins -------------------------------------------------- */
 
 /* Account blocks/bytes entering (> 0) or leaving (< 0) tc's bins and
- * publish them in its slot. */
+ * publish them in its slot.  Invariant, whenever tc is unlocked: an
+ * exclusive slot holds tc->blocks + ahead_blocks + ret_blocks and
+ * tc->bytes + ahead + ret_bytes (tc_fast_count relies on it). */
 static inline void tc_count(struct memc_tcache *tc, int64_t blocks, int64_t bytes)
 {
 	tc->blocks += (uint64_t)blocks;
@@ -328,11 +330,50 @@ int cache_bin_collect(memc_client *c, struct memc_tcache *tc, uint32_t cls, stru
  * send it back.  0 or the connection's error. */
 int cache_keep(memc_client *c, struct memc_seg *s, struct cmap_chunk *ch, memc_ref ref);
 
-/* memc_alloc(c, NULL, size, 0) for 1 <= size <= MEMD_SMALL_MAX when the
- * calling thread's bin has a block and no housekeeping is due: pop it and
- * mark it in use.  0 and *out, or 1: take cache_alloc(), which also does
- * the refill, the lease ahead and the periodic looks.  No system call, no
- * function call; one locked instruction (the USED bit). */
+/* The owner's side of tc_lock for the fast paths, which never wait: false
+ * (nothing taken) if a reclaimer wants tc or the asymmetric scheme is off;
+ * tc_fast_unlock() releases it. */
+static inline bool tc_fast_lock(struct memc_tcache *tc)
+{
+	if (memd_unlikely(!cache_tc_asym))
+		return false;
+	atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* as in tc_lock */
+	if (memd_likely(atomic_load_explicit(&tc->reclaim, memory_order_acquire) == 0))
+		return true;
+	atomic_store_explicit(&tc->busy, 0, memory_order_release);
+	return false;
+}
+
+static inline void tc_fast_unlock(struct memc_tcache *tc)
+{
+	atomic_store_explicit(&tc->busy, 0, memory_order_release);
+}
+
+/* One block (size bytes) into (+1) or out of (-1) tc's bins, on the fast
+ * path: tc's slot is its own, and holds the sums tc_count() publishes, so
+ * adding the difference keeps them. */
+static inline void tc_fast_count(struct memc_tcache *tc, int64_t blocks, int64_t bytes)
+{
+	struct memd_cache_slot *slot = tc->slot;
+
+	tc->blocks += (uint64_t)blocks;
+	tc->bytes += (uint64_t)bytes;
+	__atomic_store_n(&slot->blocks,
+	                 __atomic_load_n(&slot->blocks, __ATOMIC_RELAXED) + (uint64_t)blocks,
+	                 __ATOMIC_RELAXED);
+	__atomic_store_n(&slot->bytes,
+	                 __atomic_load_n(&slot->bytes, __ATOMIC_RELAXED) + (uint64_t)bytes,
+	                 __ATOMIC_RELAXED);
+}
+
+/* memc_alloc(c, NULL, size, 0) for 1 <= size <= MEMD_SMALL_MAX in the
+ * steady state: the calling thread's bin has a block, no lease ahead is
+ * due, no periodic look is due, no reclaimer is at work, its counters slot
+ * is its own.  Pop the block and mark it in use.  0 and *out, or 1 (and
+ * nothing changed): take cache_alloc(), which does all of those too.  No
+ * system call, no call at all (so the compiler saves no registers); one
+ * locked instruction (the USED bit). */
 static inline int cache_alloc_fast(memc_client *c, size_t size, memc_ref *out)
 {
 	struct memc_tcache *tc = cache_tls_last;
@@ -340,19 +381,20 @@ static inline int cache_alloc_fast(memc_client *c, size_t size, memc_ref *out)
 	struct cache_bin *b;
 	struct memc_seg *s;
 	_Atomic uint64_t *w;
-	uint32_t cls, n;
+	uint32_t n;
 	unsigned sh;
 	memc_ref ref;
 
 	if (memd_unlikely(tc == NULL || atomic_load_explicit(&tc->c, memory_order_relaxed) != c ||
-	                  (cp = tc->dflt) == NULL))
+	                  (cp = tc->dflt) == NULL || tc->slot_shared))
 		return 1;
-	cls = memd_size_class(size);
-	b = &cp->bins[cls];
-	tc_lock(tc);
+	b = &cp->bins[memd_size_class(size)];
+	if (memd_unlikely(!tc_fast_lock(tc)))
+		return 1;
 	n = b->n;
-	if (memd_unlikely(n == 0 || (tc->ticks + 1) % CACHE_PRESSURE_TICKS == 0)) {
-		tc_unlock(tc);
+	if (memd_unlikely(n == 0 || (tc->ticks + 1) % CACHE_PRESSURE_TICKS == 0 ||
+	                  (n - 1 <= b->batch / 2 && b->hungry && b->inflight == NULL))) {
+		tc_fast_unlock(tc);
 		return 1;
 	}
 	tc->ticks++;
@@ -360,38 +402,33 @@ static inline int cache_alloc_fast(memc_client *c, size_t size, memc_ref *out)
 	b->n = n;
 	if (n < b->low)
 		b->low = n;
-	tc_count(tc, -1, -(int64_t)b->size);
-	if (memd_unlikely(n <= b->batch / 2) && b->hungry && b->inflight == NULL &&
-	    b->batch >= CACHE_AHEAD_MIN)
-		cache_lease_ahead(c, tc, cp, cls, b);
+	tc_fast_count(tc, -1, -(int64_t)b->size);
 	if (memd_likely(cmap_locate(c, ref, &s, &w, &sh) != NULL))
 		atomic_fetch_or_explicit(w, CMAP_USED << sh, memory_order_acq_rel);
-	else
-		memd_assert(!"a cached block without its record");
-	tc_unlock(tc);
+	tc_fast_unlock(tc);
 	*out = ref;
 	return 0;
 }
 
 /* memc_free(c, ref) as far as the cache goes: 0 (kept in the calling
- * thread's cache, or returned), -EINVAL (a cached block: already freed),
- * or 1: not a cache block, ask the daemon.  The common case (the block
- * goes into a bin of the calling thread's default pool with room and
- * credit) is inline; the rest is cache_keep(). */
-static inline int cache_free_fast(memc_client *c, memc_ref ref)
+ * thread's cache), -EINVAL (a cached block: already freed), 1 (not a
+ * cache block: ask the daemon), or 2: a cache block, now not in use, that
+ * cache_keep(c, *s, *ch, ref) must take care of.  The common case (the
+ * block goes into a bin of the calling thread's default pool with room
+ * and credit, no periodic look due) makes no call at all. */
+static inline int cache_free_fast(memc_client *c, memc_ref ref, struct memc_seg **s,
+                                  struct cmap_chunk **ch)
 {
 	struct memc_tcache *tc;
 	struct cache_pool *cp;
-	struct cmap_chunk *ch;
 	struct cache_bin *b;
-	struct memc_seg *s;
 	_Atomic uint64_t *w;
 	uint64_t used;
 	uint32_t n;
 	unsigned sh;
 
-	ch = cmap_locate(c, ref, &s, &w, &sh);
-	if (ch == NULL)
+	*ch = cmap_locate(c, ref, s, &w, &sh);
+	if (*ch == NULL)
 		return 1;
 	/* USED implies HELD, so clearing USED alone (one bit-test-and-reset,
 	 * no compare-and-swap loop) settles the common case. */
@@ -401,23 +438,25 @@ static inline int cache_free_fast(memc_client *c, memc_ref ref)
 		                                                                         : 1;
 	tc = cache_tls_last;
 	if (memd_unlikely(tc == NULL || atomic_load_explicit(&tc->c, memory_order_relaxed) != c ||
-	                  (cp = tc->dflt) == NULL ||
-	                  cp->id != atomic_load_explicit(&s->cache_pool, memory_order_relaxed)))
-		return cache_keep(c, s, ch, ref);
-	b = &cp->bins[cmap_class(ch, ref)];
-	tc_lock(tc);
+	                  (cp = tc->dflt) == NULL || tc->slot_shared ||
+	                  cp->id != atomic_load_explicit(&(*s)->cache_pool, memory_order_relaxed)))
+		return 2;
+	b = &cp->bins[cmap_class(*ch, ref)];
+	if (memd_unlikely(!tc_fast_lock(tc)))
+		return 2;
 	n = b->n;
 	if (memd_unlikely(n == b->cap || n >= 4 * b->batch ||
 	                  (tc->ticks + 1) % CACHE_PRESSURE_TICKS == 0 ||
-	                  tc->credit < tc->bytes + tc->ahead + tc->ret_bytes + b->size)) {
-		tc_unlock(tc);
-		return cache_keep(c, s, ch, ref);
+	                  tc->credit <
+	                          __atomic_load_n(&tc->slot->bytes, __ATOMIC_RELAXED) + b->size)) {
+		tc_fast_unlock(tc);
+		return 2;
 	}
 	tc->ticks++;
 	b->refs[n] = ref;
 	b->n = n + 1;
-	tc_count(tc, 1, b->size);
-	tc_unlock(tc);
+	tc_fast_count(tc, 1, b->size);
+	tc_fast_unlock(tc);
 	return 0;
 }
 

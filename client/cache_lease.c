@@ -124,6 +124,8 @@ int cache_tc_ret_add(memc_client *c, struct memc_tcache *tc, memc_ref ref, uint3
 	if (memd_unlikely(tc->slot_shared)) {
 		__atomic_fetch_add(&tc->slot->blocks, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&tc->slot->bytes, (uint64_t)size, __ATOMIC_RELAXED);
+	} else {
+		tc_count(tc, 0, 0); /* the fast paths count on the slot's sums */
 	}
 	return err;
 }

@@ -487,19 +487,27 @@ fail_free_block:
 	return err;
 }
 
-int memc_alloc(memc_client *c, const char *pool, size_t size, unsigned flags, memc_ref *out)
+/* memc_alloc past its fast path. */
+static __attribute__((noinline)) int client_alloc_slow(memc_client *c, const char *pool,
+                                                       size_t size, unsigned flags, memc_ref *out)
 {
 	int err;
 
 	if (c == NULL || out == NULL || size == 0 || (flags & ~MEMC_FLAGS_ALL) != 0)
 		return -EINVAL;
-	if (memd_likely(pool == NULL && flags == 0 && size <= MEMD_SMALL_MAX) &&
-	    cache_alloc_fast(c, size, out) == 0)
-		return 0;
 	err = client_alloc(c, pool, size, flags, out);
 	if (err < 0 && client_reclaim_helps(c, err))
 		err = client_alloc(c, pool, size, flags, out);
 	return err;
+}
+
+int memc_alloc(memc_client *c, const char *pool, size_t size, unsigned flags, memc_ref *out)
+{
+	if (memd_likely(pool == NULL && flags == 0 && c != NULL && out != NULL &&
+	                size - 1 < MEMD_SMALL_MAX) &&
+	    cache_alloc_fast(c, size, out) == 0)
+		return 0;
+	return client_alloc_slow(c, pool, size, flags, out);
 }
 
 /* A request about ref that the cache did not answer: under c->lock, first
@@ -524,17 +532,28 @@ static int client_call_ref(memc_client *c, uint16_t op, memc_ref ref, const void
 	return err;
 }
 
-int memc_free(memc_client *c, memc_ref ref)
+/* memc_free of a block the cache does not answer for: the daemon's. */
+static __attribute__((noinline)) int client_free_remote(memc_client *c, memc_ref ref)
 {
 	struct memd_ref_req req = {.ref = ref};
+
+	return client_call_ref(c, MEMD_OP_FREE, ref, &req, sizeof(req), NULL, 0);
+}
+
+int memc_free(memc_client *c, memc_ref ref)
+{
+	struct cmap_chunk *ch;
+	struct memc_seg *s;
 	int err;
 
 	if (c == NULL || ref == 0)
 		return -EINVAL;
-	err = cache_free_fast(c, ref);
-	if (err <= 0)
+	err = cache_free_fast(c, ref, &s, &ch);
+	if (memd_likely(err <= 0))
 		return err;
-	return client_call_ref(c, MEMD_OP_FREE, ref, &req, sizeof(req), NULL, 0);
+	if (err == 2)
+		return cache_keep(c, s, ch, ref);
+	return client_free_remote(c, ref);
 }
 
 int memc_size(memc_client *c, memc_ref ref, size_t *out)
