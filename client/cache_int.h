@@ -54,7 +54,6 @@ struct cache_lease {
 	uint32_t cls;             /* the size class */
 	uint32_t want;            /* blocks asked for */
 	uint32_t got;             /* blocks delivered */
-	bool late;                /* its bin ran dry before it came (cache_bin_borrow) */
 	uint64_t refs[];          /* want entries, got used */
 };
 

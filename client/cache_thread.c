@@ -423,7 +423,11 @@ void cache_tc_gc(memc_client *c, struct memc_tcache *tc)
 				if (b->low >= b->batch)
 					b->hungry = false; /* a batch of slack all along */
 				cache_bin_give(c, tc, b, cls, b->low - b->low / 4);
-				b->batch = b->batch > 1 ? b->batch / 2 : 1;
+				/* Not below a batch that can be leased ahead:
+				 * a bin of one-block batches waits for memd
+				 * every time it runs dry. */
+				b->batch = b->batch / 2 > CACHE_AHEAD_MIN ? b->batch / 2
+				                                          : CACHE_AHEAD_MIN;
 			}
 			b->low = b->n;
 		}
