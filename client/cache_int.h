@@ -189,6 +189,23 @@ static inline struct cmap_chunk *cmap_locate(memc_client *c, memc_ref ref, struc
 	return ch;
 }
 
+/* The word holding the bits of ref, a block in one of c's bins (so its
+ * segment is mapped and its chunk record exists), and their *shift. */
+static inline _Atomic uint64_t *cmap_word_of_cached(memc_client *c, memc_ref ref, unsigned *shift)
+{
+	uint64_t off = memd_ref_off(ref);
+	struct memc_seg *s = segtab_find(&c->segs, memd_ref_seg(ref));
+	struct cmap_chunk *ch;
+	uint64_t g;
+
+	memd_assert(s != NULL && off < s->size);
+	ch = atomic_load_explicit(&s->cmap[off >> CMAP_CHUNK_SHIFT], memory_order_relaxed);
+	memd_assert(ch != NULL);
+	g = (off & ((UINT64_C(1) << CMAP_CHUNK_SHIFT) - 1)) >> CMAP_GRAN_SHIFT;
+	*shift = (unsigned)(g % 32) * 2;
+	return &ch->w[g / 32];
+}
+
 /* Size class recorded for the page of ref in ch. */
 static inline uint32_t cmap_class(const struct cmap_chunk *ch, memc_ref ref)
 {
@@ -378,7 +395,6 @@ static inline int cache_alloc_fast(memc_client *c, size_t size, memc_ref *out)
 	struct memc_tcache *tc = cache_tls_last;
 	struct cache_pool *cp;
 	struct cache_bin *b;
-	struct memc_seg *s;
 	_Atomic uint64_t *w;
 	uint32_t n;
 	unsigned sh;
@@ -402,8 +418,8 @@ static inline int cache_alloc_fast(memc_client *c, size_t size, memc_ref *out)
 	if (n < b->low)
 		b->low = n;
 	tc_fast_count(tc, -1, -(int64_t)b->size);
-	if (memd_likely(cmap_locate(c, ref, &s, &w, &sh) != NULL))
-		atomic_fetch_or_explicit(w, CMAP_USED << sh, memory_order_acq_rel);
+	w = cmap_word_of_cached(c, ref, &sh);
+	atomic_fetch_or_explicit(w, CMAP_USED << sh, memory_order_acq_rel);
 	tc_fast_unlock(tc);
 	*out = ref;
 	return 0;
