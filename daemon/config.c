@@ -31,7 +31,9 @@
  * passed the socket gate may use the pool unless its read/write lists
  * narrow it (access.h).  The implicit "default" pool reserves 4 MiB at
  * start and may grow to 1 GiB.  max_clients defaults to 1024 (a bound on
- * fds and sessions), max_names to 4096.
+ * fds and sessions), max_names to 4096.  scheduling defaults to batch:
+ * memd's work is never more urgent than the running application's
+ * (sched_policy.c).
  *
  * Ownership: struct memd_config owns socket_path, config_path and the pools
  * array (all malloc'd); config_free() releases them.  Nothing here keeps
@@ -89,6 +91,8 @@ const struct opt_def opt_table[] = {
          NULL, NULL},
         {"admin", NULL, NULL, SEC_MEMD, KIND_ACCESS, offsetof(struct memd_config, admin), NULL,
          NULL},
+        {"scheduling", NULL, NULL, SEC_MEMD, KIND_SCHED, offsetof(struct memd_config, scheduling),
+         NULL, NULL},
 };
 
 _Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) == OPT_COUNT, "OPT_COUNT");
@@ -294,6 +298,17 @@ static int parse_count(const char *s, uint32_t *out)
 	return 0;
 }
 
+static int parse_sched(const char *s, enum memd_scheduling *out)
+{
+	if (strcasecmp(s, "batch") == 0)
+		*out = MEMD_SCHED_BATCH;
+	else if (strcasecmp(s, "normal") == 0)
+		*out = MEMD_SCHED_NORMAL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int apply_path(char **field, const char *value, char *why, size_t whylen)
 {
 	char *copy;
@@ -374,6 +389,11 @@ int opt_apply(const struct opt_def *o, void *base, const char *value, char *why,
 			return 0;
 		snprintf(why, whylen, "invalid count '%s' (0..%u)", value, (unsigned)UINT32_MAX);
 		return -EINVAL;
+	case KIND_SCHED:
+		if (parse_sched(value, (enum memd_scheduling *)(void *)field) == 0)
+			return 0;
+		snprintf(why, whylen, "invalid scheduling '%s' (batch, normal)", value);
+		return -EINVAL;
 	}
 	memd_assert(!"unknown option kind");
 	return -EINVAL;
@@ -414,6 +434,7 @@ static int config_defaults(struct memd_config *cfg)
 	cfg->log_level = MEMD_LOG_INFO;
 	cfg->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	cfg->max_names = CONFIG_DEFAULT_MAX_NAMES;
+	cfg->scheduling = MEMD_SCHED_BATCH;
 	return 0;
 }
 

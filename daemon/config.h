@@ -18,6 +18,7 @@
  *   max_clients = 1024             ; connections past HELLO; 0: no limit
  *   max_names = 4096               ; published names, daemon-wide; 0: none
  *   admin = uid:0 group:wheel      ; who may change things via memctl
+ *   scheduling = batch             ; batch | normal (sched_policy.c)
  *
  *   [pool video]
  *   max_size = 1G                  ; the pool never reserves more
@@ -33,7 +34,9 @@
  * open to everybody who can connect.  Quotas count the usable bytes of the
  * blocks a session holds in the pool (see dispatch.c for how shared blocks
  * are charged); absent means no quota.  max_names and max_clients accept
- * plain decimal counts.
+ * plain decimal counts.  scheduling = batch (the default) moves a memd
+ * started under SCHED_OTHER to SCHED_BATCH; normal leaves the policy memd
+ * was started with; any other starting policy is always left alone.
  *
  * Sizes are plain bytes or take a K, M or G suffix (binary, case-
  * insensitive, an optional trailing "B" or "iB" is accepted: 4M, 4MiB).
@@ -68,6 +71,12 @@
 #define CONFIG_SHM_PREFIX_MAX         64u                   /* bytes of the prefix, no NUL */
 #define CONFIG_POOLS_MAX              4095u                 /* seg id space / 4096 per pool */
 
+/* What memd does with its CPU scheduling policy (scheduling =). */
+enum memd_scheduling {
+	MEMD_SCHED_NORMAL, /* "normal": keep the policy memd was started with */
+	MEMD_SCHED_BATCH,  /* "batch": SCHED_OTHER becomes SCHED_BATCH */
+};
+
 /* One [pool NAME] section (or the implicit "default" pool). */
 struct memd_pool_config {
 	char name[MEMD_POOL_NAME_MAX]; /* [A-Za-z0-9._-]{1,63}, NUL-terminated */
@@ -93,6 +102,7 @@ struct memd_config {
 	uint32_t max_clients;                       /* sessions allowed at once; 0: no limit */
 	uint32_t max_names;                         /* published names allowed at once */
 	struct access_list admin;                   /* memctl admins besides root and memd */
+	enum memd_scheduling scheduling;            /* policy at start and reload */
 	size_t pool_count;                          /* >= 1 after a successful load */
 };
 

@@ -26,6 +26,7 @@ enum opt_kind {
 	KIND_GROUP,     /* group name or gid: gid_t */
 	KIND_ACCESS,    /* access list (access.h): struct access_list */
 	KIND_COUNT,     /* decimal count 0..UINT32_MAX: uint32_t */
+	KIND_SCHED,     /* batch|normal: enum memd_scheduling */
 };
 
 /* One setting. */
@@ -40,7 +41,7 @@ struct opt_def {
 	const char *help;     /* one line for --help */
 };
 
-#define OPT_COUNT 14 /* entries of opt_table (checked in config.c) */
+#define OPT_COUNT 15 /* entries of opt_table (checked in config.c) */
 
 /* Every setting, in --help order. */
 extern const struct opt_def opt_table[OPT_COUNT];

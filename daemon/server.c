@@ -9,7 +9,9 @@
  * callback).
  *
  * Startup, in order: ignore SIGPIPE (libuv writes with write(2); a peer
- * that vanished must give EPIPE, not kill the daemon), loop, the notify
+ * that vanished must give EPIPE, not kill the daemon), the scheduling
+ * policy (SCHED_BATCH unless scheduling = normal: sched_policy.c; a
+ * reload applies the key again, like log_level), loop, the notify
  * socket ($NOTIFY_SOCKET; a bad value is logged and ignored), the shm
  * prefix (take its instance lock, so a live daemon with the same prefix
  * makes us refuse, then remove the segments a dead one left: shm.c), a
@@ -65,6 +67,7 @@
 #include "conn.h"
 #include "debug.h"
 #include "log.h"
+#include "sched_policy.h"
 #include "shm.h"
 #include "sock.h"
 
@@ -570,6 +573,7 @@ int server_reload(struct memd_server *srv)
 	}
 	server_reload_pools(srv, nc);
 	log_set_level(nc->log_level);
+	sched_policy_apply(nc->scheduling, &srv->sched_lowered);
 	srv->pools.names.max = nc->max_names;
 	srv->cfg = nc; /* max_clients and admin are read from srv->cfg */
 	if (srv->cfg_owned != NULL) {
@@ -628,6 +632,9 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 	srv->prefix_lock_fd = -1;
 	err[0] = '\0';
 	signal(SIGPIPE, SIG_IGN);
+	/* Before the first client can wake us: a request must not preempt
+	 * the application that sent it (sched_policy.c). */
+	sched_policy_apply(cfg->scheduling, &srv->sched_lowered);
 	rc = uv_loop_init(&srv->loop);
 	if (rc < 0) {
 		snprintf(err, errlen, "event loop: %s", uv_strerror(rc));

@@ -46,6 +46,7 @@ struct memd_server {
 	dev_t sock_dev;                /* device of the socket file we bound */
 	ino_t sock_ino;                /* inode of the socket file we bound */
 	bool stopping;                 /* shutdown began: accept nothing more */
+	bool sched_lowered;            /* memd moved itself to SCHED_BATCH (sched_policy.h) */
 	/* Reply bodies of batch requests are built here (one request at a
 	 * time on the loop thread); 8-byte aligned. */
 	uint64_t scratch[MEMD_FRAME_MAX / sizeof(uint64_t)];

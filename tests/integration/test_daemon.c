@@ -82,6 +82,8 @@ Test(daemon, bad_config_is_refused_naming_file_line_and_key, .fini = harness_fin
 	        {"[pool p]\nsegment_size = 64K\nmax_size = 12Q\n", ":3", "max_size"},
 	        {"[pool twice]\nmax_size = 1M\n\n[pool twice]\nmax_size = 2M\n", ":4", "twice"},
 	        {"[memd]\nsocket_mode = 0999\n", ":2", "socket_mode"},
+	        {"[memd]\nlog_level = info\nscheduling = fast\n", ":3", "scheduling"},
+	        {"[memd]\nscheduling =\n", ":2", "scheduling"},
 	};
 
 	memd_start(&H, NULL); /* only for the temp dir, and as a bystander */

@@ -8,6 +8,9 @@
 # a temp dir with ExecStart= pointing at the memd this build made (verify
 # checks that the binary exists), and verify's Documentation= check finds
 # the man pages this build made through a private MANPATH.
+# memd.service must also set CPUSchedulingPolicy=batch: its
+# SystemCallFilter= denies sched_setscheduler (@resources), so memd cannot
+# move itself to SCHED_BATCH there (daemon/sched_policy.c).
 # Exit 77 (skip) only when systemd-analyze is not installed.
 set -u
 
@@ -44,6 +47,13 @@ echo "systemd-analyze verify memd.socket memd.service: exit $rc, $lines line(s) 
 if [ $rc -ne 0 ] || [ -n "$out" ]; then
 	printf '%s\n' "$out"
 	echo "FAIL: systemd-analyze verify must print nothing"
+	fail=1
+fi
+
+if grep -qx 'CPUSchedulingPolicy=batch' "$service_unit"; then
+	echo "memd.service: CPUSchedulingPolicy=batch"
+else
+	echo "FAIL: memd.service lacks CPUSchedulingPolicy=batch (memd cannot set it under the unit's SystemCallFilter=)"
 	fail=1
 fi
 

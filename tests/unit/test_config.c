@@ -89,6 +89,7 @@ Test(config, defaults_without_file_serve_one_default_pool)
 	cr_assert_eq(cfg.max_clients, 1024);
 	cr_assert_eq(cfg.max_names, 4096);
 	cr_assert_not(cfg.admin.set);
+	cr_assert_eq(cfg.scheduling, MEMD_SCHED_BATCH);
 	cr_assert_null(cfg.config_path);
 	config_free(&cfg);
 	config_free(&cfg); /* idempotent */
@@ -107,6 +108,7 @@ Test(config, every_key_accepts_a_valid_value)
 	                   "max_clients = 7\n"
 	                   "max_names = 0\n"
 	                   "admin = uid:5, group:root\n"
+	                   "scheduling = Normal\n"
 	                   "\n"
 	                   "[pool video]\n"
 	                   "max_size = 2G\n"
@@ -131,6 +133,7 @@ Test(config, every_key_accepts_a_valid_value)
 	cr_assert_eq(cfg.pools[0].trim_threshold, 1u << 20);
 	cr_assert_eq(cfg.max_clients, 7);
 	cr_assert_eq(cfg.max_names, 0);
+	cr_assert_eq(cfg.scheduling, MEMD_SCHED_NORMAL);
 	cr_assert(cfg.admin.set);
 	cr_assert_eq(cfg.admin.count, 2);
 	cr_assert_eq(cfg.admin.e[0].kind, ACCESS_UID);
@@ -148,7 +151,7 @@ Test(config, every_key_accepts_a_valid_value)
 	cr_assert_eq(cfg.pools[0].write.e[2].kind, ACCESS_GID);
 	cr_assert_eq(cfg.pools[0].client_quota, 64u << 10);
 	cr_assert_eq(cfg.pools[0].uid_quota, 1u << 20);
-	cr_assert_eq(cfg.pools[0].line, 11);
+	cr_assert_eq(cfg.pools[0].line, 12);
 	cr_assert_str_eq(cfg.pools[1].name, "audio");
 	/* segment_size not given: the default, clipped to max_size. */
 	cr_assert_eq(cfg.pools[1].max_size, 65536);
@@ -298,6 +301,11 @@ Test(config, every_bad_value_is_refused)
 	expect_error("[memd]\nmax_clients = -1\n", "[memd] max_clients: invalid count");
 	expect_error("[memd]\nmax_names = 4294967296\n", "[memd] max_names: invalid count");
 	expect_error("[memd]\nadmin = wheel\n", "[memd] admin: bad entry 'wheel'");
+	expect_error("[memd]\nlog_level = info\nscheduling = fast\n",
+	             "memd.conf:3: [memd] scheduling: invalid scheduling 'fast' (batch, normal)");
+	expect_error("[memd]\nscheduling =\n",
+	             "memd.conf:2: [memd] scheduling: invalid scheduling ''");
+	expect_error("[pool p]\nscheduling = batch\n", "[pool p] scheduling: unknown key");
 }
 
 Test(config, max_size_below_segment_size_is_refused)
