@@ -305,7 +305,8 @@ int segtab_map(memc_client *c, uint32_t seg_id, struct memc_seg **out)
 	return err;
 }
 
-void *memc_ptr(memc_client *c, memc_ref ref)
+/* memc_ptr past its fast path: a segment not mapped yet, or bad input. */
+static __attribute__((noinline)) void *memc_ptr_slow(memc_client *c, memc_ref ref)
 {
 	uint32_t seg_id = memd_ref_seg(ref);
 	uint64_t off = memd_ref_off(ref);
@@ -317,7 +318,7 @@ void *memc_ptr(memc_client *c, memc_ref ref)
 		return NULL;
 	}
 	s = segtab_find(&c->segs, seg_id);
-	if (memd_unlikely(s == NULL)) {
+	if (s == NULL) {
 		err = segtab_map(c, seg_id, &s);
 		if (err < 0) {
 			errno = -err;
@@ -329,6 +330,17 @@ void *memc_ptr(memc_client *c, memc_ref ref)
 		return NULL;
 	}
 	return s->base + off;
+}
+
+void *memc_ptr(memc_client *c, memc_ref ref)
+{
+	struct memc_seg *s;
+
+	/* A mapped segment and an offset inside it: no call, no stack. */
+	if (memd_likely(c != NULL && memd_ref_seg(ref) != 0) &&
+	    (s = segtab_find(&c->segs, memd_ref_seg(ref))) != NULL && memd_ref_off(ref) < s->size)
+		return s->base + memd_ref_off(ref);
+	return memc_ptr_slow(c, ref);
 }
 
 /* Binary search x for the mapping holding address a; racy reads, checked
