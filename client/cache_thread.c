@@ -404,6 +404,15 @@ int cache_tc_shrink(memc_client *c, struct memc_tcache *tc, memc_ref extra, uint
 	return err;
 }
 
+/* The smallest batch a GC look leaves b: one that can be leased ahead
+ * (a bin of one-block batches waits for memd every time it runs dry),
+ * unless even two blocks are more than CACHE_START_BYTES.  Two 20 KiB
+ * blocks per idle class cost powerlaw +0.04 of fragmentation. */
+static uint32_t gc_batch_floor(const struct cache_bin *b)
+{
+	return CACHE_AHEAD_MIN * b->size <= CACHE_START_BYTES ? CACHE_AHEAD_MIN : 1;
+}
+
 void cache_tc_gc(memc_client *c, struct memc_tcache *tc)
 {
 	tc->ticks = 0;
@@ -423,11 +432,8 @@ void cache_tc_gc(memc_client *c, struct memc_tcache *tc)
 				if (b->low >= b->batch)
 					b->hungry = false; /* a batch of slack all along */
 				cache_bin_give(c, tc, b, cls, b->low - b->low / 4);
-				/* Not below a batch that can be leased ahead:
-				 * a bin of one-block batches waits for memd
-				 * every time it runs dry. */
-				b->batch = b->batch / 2 > CACHE_AHEAD_MIN ? b->batch / 2
-				                                          : CACHE_AHEAD_MIN;
+				b->batch = b->batch / 2 > gc_batch_floor(b) ? b->batch / 2
+				                                            : gc_batch_floor(b);
 			}
 			b->low = b->n;
 		}
