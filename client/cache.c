@@ -56,9 +56,11 @@
  * into one FREE_BATCH of up to CACHE_RET_BYTES.  Every CACHE_GC_TICKS
  * calls a thread looks at each bin's low-water mark since the last look:
  * blocks that sat unused the whole time (3/4 of the low water) go back,
- * and that bin's batch halves (not below CACHE_AHEAD_MIN), unless the whole cache holds no more
- * than CACHE_GC_FLOOR bytes (not worth the round trips).  So a hot class keeps big batches, and
- * memory a phase of the program stopped using returns within a few thousand calls.
+ * and that bin's batch halves (not below two blocks where two fit in
+ * CACHE_START_BYTES, so that it can still be leased ahead), unless the
+ * whole cache holds no more than CACHE_GC_FLOOR bytes (not worth the
+ * round trips).  So a hot class keeps big batches, and memory a phase of
+ * the program stopped using returns within a few thousand calls.
  *
  * Not waiting.  A bin that runs dry while its lease is still on its way,
  * or with no lease under way, borrows a block from the next classes up
