@@ -195,14 +195,6 @@ static memc_ref bin_pop(struct memc_tcache *tc, struct cache_bin *b)
 	return ref;
 }
 
-/* b's batch doubles (up to the class's largest): it ran dry. */
-static void bin_grow(struct cache_bin *b, uint32_t cls)
-{
-	uint32_t max = bin_batch_max(cls);
-
-	b->batch = b->batch * 2 < max ? b->batch * 2 : max;
-}
-
 /* The bin b (class cls of pool cp) is empty: lease its batch (as much of
  * it as tc's credit covers), hand the first block out in *out, cache the
  * rest, and let the batch grow. */

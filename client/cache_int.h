@@ -242,6 +242,14 @@ static inline uint32_t bin_batch_max(uint32_t cls)
 	return n < 1 ? 1 : n > CACHE_BATCH_BLOCKS ? CACHE_BATCH_BLOCKS : n;
 }
 
+/* b's batch doubles (up to the class's largest): it ran dry. */
+static inline void bin_grow(struct cache_bin *b, uint32_t cls)
+{
+	uint32_t max = bin_batch_max(cls);
+
+	b->batch = b->batch * 2 < max ? b->batch * 2 : max;
+}
+
 /* Room for n blocks in b.  0 or -ENOMEM. */
 static inline int bin_reserve(struct cache_bin *b, uint32_t n)
 {

@@ -441,12 +441,8 @@ int cache_bin_collect(memc_client *c, struct memc_tcache *tc, uint32_t cls, stru
 	tc->ahead -= (uint64_t)l->want * size;
 	tc_count_ahead(tc, -(int64_t)l->want, -(int64_t)l->want * size);
 	pthread_mutex_lock(&c->lock);
-	if (l->state == LEASE_SENT) {
-		/* The bin ran dry before the lease came: lease more ahead. */
-		if (b->batch < bin_batch_max(cls))
-			b->batch = b->batch * 2 < bin_batch_max(cls) ? b->batch * 2
-			                                             : bin_batch_max(cls);
-	}
+	if (l->state == LEASE_SENT)
+		bin_grow(b, cls); /* the bin ran dry before the lease came: lease more ahead */
 	/* Replies come in request order: read up to this lease's, not the
 	 * ones of requests sent after it. */
 	while (l->state == LEASE_SENT && err == 0 && c->pend_n > 0)
