@@ -6,6 +6,7 @@
  * in its own process, so prefixes never collide) and ends by asserting that
  * nothing with that prefix is left in /dev/shm.
  */
+#include "shm_entries.h"
 #include "pool.h"
 
 #include "ref.h"
@@ -84,22 +85,7 @@ static bool shm_exists(const char *name)
 /* Suite fini: unlink whatever a failed test left under this prefix. */
 static void shm_sweep(void)
 {
-	char prefix[64], name[320];
-	struct dirent *e;
-	size_t len;
-	DIR *d;
-
-	len = (size_t)snprintf(prefix, sizeof(prefix), "memdtest-%d-", (int)getpid());
-	d = opendir("/dev/shm");
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, len) != 0)
-			continue;
-		snprintf(name, sizeof(name), "/%s", e->d_name);
-		shm_unlink(name);
-	}
-	closedir(d);
+	shm_entries_of("memdtest", true);
 }
 
 TestSuite(pool, .fini = shm_sweep);

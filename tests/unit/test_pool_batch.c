@@ -7,13 +7,13 @@
  * Each test uses the shm prefix "memdtpb-<pid>" and ends by asserting that
  * nothing with it is left in /dev/shm.
  */
+#include "shm_entries.h"
 #include "pool.h"
 
 #include "ref.h"
 
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,24 +30,10 @@ static struct pool_set set;
  * them (a failed test's leftovers). */
 static size_t shm_entries(bool unlink)
 {
-	char prefix[64], name[320];
-	struct dirent *e;
-	size_t len, n = 0;
-	DIR *d;
+	long n = shm_entries_of("memdtpb", unlink);
 
-	len = (size_t)snprintf(prefix, sizeof(prefix), "memdtpb-%d-", (int)getpid());
-	d = opendir("/dev/shm");
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, len) != 0)
-			continue;
-		n++;
-		snprintf(name, sizeof(name), "/%s", e->d_name);
-		if (unlink)
-			shm_unlink(name);
-	}
-	closedir(d);
-	return n;
+	cr_assert_geq(n, 0, "cannot read /dev/shm");
+	return (size_t)n;
 }
 
 static void sweep(void)

@@ -9,6 +9,7 @@
  * "memdtsb-<pid>"), one uid for all of them, as the daemon would make for
  * clients of one user.
  */
+#include "shm_entries.h"
 #include "session.h"
 
 #include "pool.h"
@@ -16,7 +17,6 @@
 
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,22 +32,7 @@ static uint64_t next_session = 1;
 
 static void sweep(void)
 {
-	char prefix[64], name[320];
-	struct dirent *e;
-	size_t len;
-	DIR *d;
-
-	len = (size_t)snprintf(prefix, sizeof(prefix), "memdtsb-%d-", (int)getpid());
-	d = opendir("/dev/shm");
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, prefix, len) != 0)
-			continue;
-		snprintf(name, sizeof(name), "/%s", e->d_name);
-		shm_unlink(name);
-	}
-	closedir(d);
+	shm_entries_of("memdtsb", true);
 }
 
 TestSuite(session_batch, .fini = sweep);
