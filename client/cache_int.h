@@ -130,23 +130,40 @@ extern __thread struct memc_tcache *cache_tls_last __attribute__((tls_model("ini
 
 /* ---- the owner's side of the lock on a thread's cache ------------------- */
 
+/* Take tc as its owner without waiting (the fast paths, and tc_lock's
+ * common case): true, or false (nothing taken) if a reclaimer wants tc or
+ * the asymmetric scheme is off.  tc_fast_unlock() releases it. */
+static inline bool tc_fast_lock(struct memc_tcache *tc)
+{
+	if (memd_unlikely(!cache_tc_asym))
+		return false;
+	atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* the reclaimer's membarrier does the rest */
+	if (memd_likely(atomic_load_explicit(&tc->reclaim, memory_order_acquire) == 0))
+		return true;
+	atomic_store_explicit(&tc->busy, 0, memory_order_release);
+	return false;
+}
+
+static inline void tc_fast_unlock(struct memc_tcache *tc)
+{
+	atomic_store_explicit(&tc->busy, 0, memory_order_release);
+}
+
 /* Take tc as its owner, at the start of every call; tc_unlock() releases
  * it.  A plain store and a load in the steady state: the lock is
  * asymmetric, and cache_thread.c explains it (the reclaimer's side is
  * there too). */
 static inline void tc_lock(struct memc_tcache *tc)
 {
-	if (memd_unlikely(!cache_tc_asym)) {
+	if (memd_likely(tc_fast_lock(tc)))
+		return;
+	if (!cache_tc_asym) {
 		while (atomic_exchange_explicit(&tc->busy, 1, memory_order_acquire) != 0)
 			sched_yield();
 		return;
 	}
-	atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst); /* the reclaimer's membarrier does the rest */
-	if (memd_likely(atomic_load_explicit(&tc->reclaim, memory_order_acquire) == 0))
-		return;
-	atomic_store_explicit(&tc->busy, 0, memory_order_release);
-	pthread_mutex_lock(&tc->mutex);
+	pthread_mutex_lock(&tc->mutex); /* a reclaimer wants tc: wait for it */
 	tc->owner_locked = true;
 }
 
@@ -158,7 +175,7 @@ static inline void tc_unlock(struct memc_tcache *tc)
 		pthread_mutex_unlock(&tc->mutex);
 		return;
 	}
-	atomic_store_explicit(&tc->busy, 0, memory_order_release);
+	tc_fast_unlock(tc);
 }
 
 /* ---- the record of our blocks ------------------------------------------- */
@@ -353,26 +370,6 @@ int cache_bin_collect(memc_client *c, struct memc_tcache *tc, uint32_t cls, stru
  * (chunk record ch, segment s): keep it in the calling thread's cache, or
  * send it back.  0 or the connection's error. */
 int cache_keep(memc_client *c, struct memc_seg *s, struct cmap_chunk *ch, memc_ref ref);
-
-/* The owner's side of tc_lock for the fast paths, which never wait: false
- * (nothing taken) if a reclaimer wants tc or the asymmetric scheme is off;
- * tc_fast_unlock() releases it. */
-static inline bool tc_fast_lock(struct memc_tcache *tc)
-{
-	if (memd_unlikely(!cache_tc_asym))
-		return false;
-	atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst); /* as in tc_lock */
-	if (memd_likely(atomic_load_explicit(&tc->reclaim, memory_order_acquire) == 0))
-		return true;
-	atomic_store_explicit(&tc->busy, 0, memory_order_release);
-	return false;
-}
-
-static inline void tc_fast_unlock(struct memc_tcache *tc)
-{
-	atomic_store_explicit(&tc->busy, 0, memory_order_release);
-}
 
 /* One block (size bytes) into (+1) or out of (-1) tc's bins, on the fast
  * path: tc's slot is its own, and holds the sums tc_count() publishes, so
