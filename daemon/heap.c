@@ -128,268 +128,6 @@ unsigned heap_class_count(void)
 	return HEAP_CLASS_COUNT;
 }
 
-/* ---- metadata arrays ---------------------------------------------------- */
-
-static void *meta_realloc(struct heap *h, void *p, size_t size)
-{
-	if (h->realloc)
-		return h->realloc(h->realloc_ctx, p, size);
-	if (size == 0) {
-		free(p);
-		return NULL;
-	}
-	return realloc(p, size);
-}
-
-/* Make the array *arr of capacity *cap hold at least need elements of size
- * esz, doubling (at least 64 elements); the first keep elements survive.
- * Only they are copied: realloc would copy, and so make resident, the whole
- * old capacity.  0 or -ENOMEM. */
-static int grow_array(struct heap *h, void **arr, uint32_t *cap, uint64_t need, uint32_t keep,
-                      size_t esz)
-{
-	if (need <= *cap)
-		return 0;
-	uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	if (ncap > HEAP_INDEX_MAX)
-		ncap = HEAP_INDEX_MAX;
-	if (need > ncap)
-		return -ENOMEM;
-	void *p;
-	if (keep == *cap) {
-		p = meta_realloc(h, *arr, (size_t)ncap * esz);
-	} else {
-		p = meta_realloc(h, NULL, (size_t)ncap * esz);
-		if (p != NULL && *arr != NULL) {
-			memcpy(p, *arr, (size_t)keep * esz);
-			meta_realloc(h, *arr, 0);
-		}
-	}
-	if (p == NULL)
-		return -ENOMEM;
-	*arr = p;
-	*cap = (uint32_t)ncap;
-	return 0;
-}
-
-/* ---- TLSF free run lists ------------------------------------------------ */
-
-static void list_insert(struct heap *h, uint32_t idx)
-{
-	struct heap_run_node *r = &h->runs[idx];
-	uint32_t fl, sl;
-	tlsf_mapping(r->npages, &fl, &sl);
-	r->tier = (uint16_t)tlsf_tier(h, r);
-	fl = TLSF_VFL(r->tier, fl);
-	uint32_t head = h->lists[fl][sl];
-	r->prev = HEAP_NIL;
-	r->next = head;
-	if (head != HEAP_NIL)
-		h->runs[head].prev = idx;
-	h->lists[fl][sl] = idx;
-	h->fl_bitmap |= UINT64_C(1) << fl;
-	h->sl_bitmap[fl] |= (uint8_t)(1u << sl);
-}
-
-static void list_remove(struct heap *h, uint32_t idx)
-{
-	struct heap_run_node *r = &h->runs[idx];
-	if (r->prev != HEAP_NIL) {
-		h->runs[r->prev].next = r->next;
-	} else {
-		uint32_t fl, sl;
-		tlsf_mapping(r->npages, &fl, &sl);
-		fl = TLSF_VFL(r->tier, fl);
-		h->lists[fl][sl] = r->next;
-		if (r->next == HEAP_NIL) {
-			h->sl_bitmap[fl] &= (uint8_t) ~(1u << sl);
-			if (h->sl_bitmap[fl] == 0)
-				h->fl_bitmap &= ~(UINT64_C(1) << fl);
-		}
-	}
-	if (r->next != HEAP_NIL)
-		h->runs[r->next].prev = r->prev;
-}
-
-/* Head of the first list of tier t whose every run has at least n pages
- * (already rounded up by list_find), or NIL. */
-static uint32_t tier_find(const struct heap *h, uint32_t t, uint32_t fl, uint32_t sl)
-{
-	uint32_t v = TLSF_VFL(t, fl);
-	uint32_t sl_map = (uint32_t)h->sl_bitmap[v] & (~0u << sl);
-	if (sl_map == 0) {
-		/* Lists of tier t above v: bits (v, TLSF_VFL(t + 1, 0)). */
-		uint64_t above = (UINT64_C(1) << TLSF_VFL(t + 1, 0)) - (UINT64_C(1) << (v + 1));
-		uint64_t fl_map = h->fl_bitmap & above;
-		if (fl_map == 0)
-			return HEAP_NIL;
-		v = (uint32_t)__builtin_ctzll(fl_map);
-		sl_map = h->sl_bitmap[v];
-	}
-	return h->lists[v][__builtin_ctz(sl_map)];
-}
-
-/* A free run of at least n pages, or NIL: in the warm tier if it has one,
- * else in the cold tier.  Within a tier, the head of n's own list if it is
- * large enough (a hole a little larger than n, or a fresh segment of
- * exactly n pages, which the list as a whole does not guarantee), else the
- * head of the first list whose every run fits. */
-static uint32_t list_find(const struct heap *h, uint32_t n)
-{
-	uint32_t fl, sl, rfl = TLSF_FL_COUNT, rsl = 0;
-	tlsf_mapping(n, &fl, &sl);
-	uint64_t up = n;
-	if (n >= TLSF_SL_COUNT) {
-		uint32_t k = 31u - (uint32_t)__builtin_clz(n);
-		up += (UINT32_C(1) << (k - TLSF_SL_BITS)) - 1;
-	}
-	if (up <= HEAP_SEG_PAGES_MAX)
-		tlsf_mapping((uint32_t)up, &rfl, &rsl);
-	for (uint32_t t = 0; t < TLSF_TIERS; t++) {
-		uint32_t idx = h->lists[TLSF_VFL(t, fl)][sl];
-		if (idx != HEAP_NIL && h->runs[idx].npages >= n)
-			return idx;
-		if (rfl < TLSF_FL_COUNT && (idx = tier_find(h, t, rfl, rsl)) != HEAP_NIL)
-			return idx;
-	}
-	return HEAP_NIL;
-}
-
-/* An unused run node: recycled, or the next of the array's capacity
- * (ensure_nodes() keeps one available).  0 or -ENOMEM. */
-static int node_new(struct heap *h, uint32_t *out)
-{
-	if (h->run_free != HEAP_NIL) {
-		*out = h->run_free;
-		h->run_free = h->runs[*out].next;
-		return 0;
-	}
-	if (h->run_len == h->run_cap)
-		return -ENOMEM;
-	*out = h->run_len++;
-	return 0;
-}
-
-static void node_release(struct heap *h, uint32_t idx)
-{
-	h->runs[idx].npages = 0;
-	h->runs[idx].next = h->run_free;
-	h->run_free = idx;
-}
-
-/* Publish node idx as the free run it describes: page map ends, list. */
-static void run_publish(struct heap *h, uint32_t idx)
-{
-	struct heap_run_node *r = &h->runs[idx];
-	uint32_t *pm = h->segs[r->seg].pm;
-	pm[r->page] = PM_MAKE(PM_FREE, idx);
-	pm[r->page + r->npages - 1] = PM_MAKE(PM_FREE, idx);
-	list_insert(h, idx);
-}
-
-/* ---- page runs ---------------------------------------------------------- */
-
-/* Take n pages from free run node idx (which fits them): the front goes to
- * the caller, the rest stays free.  Returns the first page taken. */
-static uint32_t run_take(struct heap *h, uint32_t idx, uint32_t n, uint32_t *seg)
-{
-	struct heap_run_node *r = &h->runs[idx];
-	uint32_t page = r->page;
-	*seg = r->seg;
-	list_remove(h, idx);
-	h->free_pages -= n;
-	if (r->dirty)
-		h->dirty_pages -= n;
-	h->segs[r->seg].used_pages += n;
-	if (r->npages == n) {
-		h->free_runs--;
-		node_release(h, idx);
-	} else {
-		r->page += n;
-		r->npages -= n;
-		run_publish(h, idx);
-	}
-	return page;
-}
-
-/* Return pages [page, page + n) of segment slot seg to the free runs,
- * merging with free neighbours.  Never allocates: see ensure_nodes(). */
-static void run_give(struct heap *h, uint32_t seg, uint32_t page, uint32_t n)
-{
-	struct heap_seg *s = &h->segs[seg];
-	uint32_t *pm = s->pm;
-	uint32_t start = page, len = n, idx = HEAP_NIL;
-
-	s->used_pages -= n;
-	h->free_pages += n;
-	h->dirty_pages += n;
-	pm[page] = PM_MAKE(PM_BODY, 0);
-	pm[page + n - 1] = PM_MAKE(PM_BODY, 0);
-	if (page > 0 && PM_KIND(pm[page - 1]) == PM_FREE) {
-		idx = PM_VAL(pm[page - 1]);
-		struct heap_run_node *a = &h->runs[idx];
-		list_remove(h, idx);
-		if (!a->dirty)
-			h->dirty_pages += a->npages;
-		pm[page - 1] = PM_MAKE(PM_BODY, 0);
-		start = a->page;
-		len += a->npages;
-		h->free_runs--;
-	}
-	if (page + n < s->npages && PM_KIND(pm[page + n]) == PM_FREE) {
-		uint32_t bidx = PM_VAL(pm[page + n]);
-		struct heap_run_node *b = &h->runs[bidx];
-		list_remove(h, bidx);
-		if (!b->dirty)
-			h->dirty_pages += b->npages;
-		pm[page + n] = PM_MAKE(PM_BODY, 0);
-		len += b->npages;
-		h->free_runs--;
-		if (idx == HEAP_NIL)
-			idx = bidx;
-		else
-			node_release(h, bidx);
-	}
-	if (idx == HEAP_NIL) {
-		int rc = node_new(h, &idx);
-		memd_assert(rc == 0); /* ensure_nodes() made room */
-		(void)rc;
-	}
-	struct heap_run_node *r = &h->runs[idx];
-	r->seg = seg;
-	r->page = start;
-	r->npages = len;
-	r->dirty = 1;
-	h->free_runs++;
-	run_publish(h, idx);
-}
-
-/* Free runs and allocated runs alternate inside a segment, so there are
- * never more free runs than allocated runs (slabs and large blocks) plus
- * segments.  Every operation that adds an allocated run or a segment first
- * makes the node array that large (plus one for run_give's transient), so
- * that freeing, which may create a run but never an allocated one, can
- * never fail for want of metadata.  0 or -ENOMEM. */
-static int ensure_nodes(struct heap *h, uint32_t more_runs)
-{
-	uint64_t need = h->alloc_runs + more_runs + h->nsegs + 2;
-	if (need > HEAP_INDEX_MAX)
-		return -ENOMEM;
-	return grow_array(h, (void **)&h->runs, &h->run_cap, need, h->run_len, sizeof(*h->runs));
-}
-
-/* Allocate a run of n pages.  0 with *seg and *page set, or -ENOMEM. */
-static int pages_alloc(struct heap *h, uint32_t n, uint32_t *seg, uint32_t *page)
-{
-	uint32_t idx = list_find(h, n);
-	if (idx == HEAP_NIL)
-		return -ENOMEM;
-	*page = run_take(h, idx, n, seg);
-	return 0;
-}
-
 /* ---- slabs -------------------------------------------------------------- */
 
 static void partial_push(struct heap *h, struct heap_bin *b, uint32_t idx)
@@ -423,12 +161,12 @@ static int slab_struct_get(struct heap *h, uint32_t cls, uint32_t *out)
 		return 0;
 	}
 	uint32_t nwords = heap_classes()[cls].nwords;
-	int rc = grow_array(h, (void **)&h->words, &h->word_cap, (uint64_t)h->word_len + nwords,
-	                    h->word_len, sizeof(*h->words));
+	int rc = heap_grow_array(h, (void **)&h->words, &h->word_cap,
+	                         (uint64_t)h->word_len + nwords, h->word_len, sizeof(*h->words));
 	if (rc < 0)
 		return rc;
-	rc = grow_array(h, (void **)&h->slabs, &h->slab_cap, (uint64_t)h->slab_len + 1, h->slab_len,
-	                sizeof(*h->slabs));
+	rc = heap_grow_array(h, (void **)&h->slabs, &h->slab_cap, (uint64_t)h->slab_len + 1,
+	                     h->slab_len, sizeof(*h->slabs));
 	if (rc < 0)
 		return rc;
 	*out = h->slab_len++;
@@ -445,13 +183,13 @@ __attribute__((noinline)) static int slab_new(struct heap *h, uint32_t cls)
 {
 	const struct heap_class *c = &heap_classes()[cls];
 	uint32_t idx, seg, page;
-	int rc = ensure_nodes(h, 1);
+	int rc = heap_ensure_nodes(h, 1);
 	if (rc < 0)
 		return rc;
 	rc = slab_struct_get(h, cls, &idx);
 	if (rc < 0)
 		return rc;
-	rc = pages_alloc(h, c->pages, &seg, &page);
+	rc = heap_pages_alloc(h, c->pages, &seg, &page);
 	if (rc < 0) {
 		h->slabs[idx].next = h->bins[cls].dead;
 		h->bins[cls].dead = idx;
@@ -484,7 +222,7 @@ __attribute__((noinline)) static void slab_release(struct heap *h, uint32_t idx)
 	const struct heap_class *c = &heap_classes()[sl->cls];
 	struct heap_bin *b = &h->bins[sl->cls];
 	memd_assert(sl->used == 0);
-	run_give(h, sl->seg, sl->page, c->pages);
+	heap_run_give(h, sl->seg, sl->page, c->pages);
 	h->slab_pages -= c->pages;
 	h->alloc_runs--;
 	b->slabs--;
@@ -643,22 +381,22 @@ static int large_alloc(struct heap *h, uint64_t npages, uint64_t align_pages, ui
 	if (want > HEAP_SEG_PAGES_MAX)
 		return -ENOMEM;
 	/* The block plus up to two slack runs. */
-	int rc = ensure_nodes(h, 3);
+	int rc = heap_ensure_nodes(h, 3);
 	if (rc < 0)
 		return rc;
 	uint32_t seg, page;
-	rc = pages_alloc(h, (uint32_t)want, &seg, &page);
+	rc = heap_pages_alloc(h, (uint32_t)want, &seg, &page);
 	if (rc < 0)
 		return rc;
 	uint32_t lead = (uint32_t)((align_pages - page % align_pages) % align_pages);
 	uint32_t trail = (uint32_t)(want - npages - lead);
 	/* Publish first: the slack runs must see the block as their neighbour,
-	 * not the stale entries run_take() left behind. */
+	 * not the stale entries heap_run_take() left behind. */
 	*ref = large_publish(h, seg, page + lead, (uint32_t)npages);
 	if (lead)
-		run_give(h, seg, page, lead);
+		heap_run_give(h, seg, page, lead);
 	if (trail)
-		run_give(h, seg, page + lead + (uint32_t)npages, trail);
+		heap_run_give(h, seg, page + lead + (uint32_t)npages, trail);
 	return 0;
 }
 
@@ -671,7 +409,7 @@ static int large_free(struct heap *h, uint32_t seg, uint32_t page, uint32_t n, u
 	h->segs[seg].live--;
 	h->live_blocks--;
 	h->live_bytes -= (uint64_t)n * HEAP_PAGE_SIZE;
-	run_give(h, seg, page, n);
+	heap_run_give(h, seg, page, n);
 	return 0;
 }
 
@@ -683,7 +421,7 @@ int heap_create(const struct heap_options *opt, heap_t **out)
 	    (uint64_t)opt->seg_id_base + opt->seg_id_count - 1 > MEMD_SEG_ID_MAX)
 		return -EINVAL;
 	struct heap tmp = {.realloc = opt->realloc, .realloc_ctx = opt->realloc_ctx};
-	struct heap *h = meta_realloc(&tmp, NULL, sizeof(*h));
+	struct heap *h = heap_meta_realloc(&tmp, NULL, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
 	memset(h, 0, sizeof(*h));
@@ -710,13 +448,13 @@ void heap_destroy(heap_t *h)
 	if (h->segs) {
 		for (uint32_t i = 0; i < h->segs_cap; i++)
 			if (h->segs[i].pm)
-				meta_realloc(h, h->segs[i].pm, 0);
-		meta_realloc(h, h->segs, 0);
+				heap_meta_realloc(h, h->segs[i].pm, 0);
+		heap_meta_realloc(h, h->segs, 0);
 	}
-	meta_realloc(h, h->slabs, 0);
-	meta_realloc(h, h->words, 0);
-	meta_realloc(h, h->runs, 0);
-	meta_realloc(h, h, 0);
+	heap_meta_realloc(h, h->slabs, 0);
+	heap_meta_realloc(h, h->words, 0);
+	heap_meta_realloc(h, h->runs, 0);
+	heap_meta_realloc(h, h, 0);
 }
 
 int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
@@ -727,8 +465,8 @@ int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
 		return -EINVAL;
 	if (slot >= h->segs_cap) {
 		uint32_t old = h->segs_cap;
-		int rc = grow_array(h, (void **)&h->segs, &h->segs_cap, (uint64_t)slot + 1, old,
-		                    sizeof(*h->segs));
+		int rc = heap_grow_array(h, (void **)&h->segs, &h->segs_cap, (uint64_t)slot + 1,
+		                         old, sizeof(*h->segs));
 		if (rc < 0)
 			return rc;
 		memset(h->segs + old, 0, (size_t)(h->segs_cap - old) * sizeof(*h->segs));
@@ -737,25 +475,25 @@ int heap_add_segment(heap_t *h, uint32_t seg_id, uint64_t size)
 	if (s->pm != NULL)
 		return -EEXIST;
 	uint32_t npages = (uint32_t)(size / HEAP_PAGE_SIZE);
-	int rc = ensure_nodes(h, 1);
+	int rc = heap_ensure_nodes(h, 1);
 	if (rc < 0)
 		return rc;
-	s->pm = meta_realloc(h, NULL, (size_t)npages * sizeof(uint32_t));
+	s->pm = heap_meta_realloc(h, NULL, (size_t)npages * sizeof(uint32_t));
 	if (s->pm == NULL)
 		return -ENOMEM;
 	memset(s->pm, 0, (size_t)npages * sizeof(uint32_t));
 	s->npages = npages;
-	s->used_pages = npages; /* run_give subtracts them again */
+	s->used_pages = npages; /* heap_run_give subtracts them again */
 	s->live = 0;
 	h->nsegs++;
 	h->seg_pages += npages;
 	h->pm_bytes += (uint64_t)npages * sizeof(uint32_t);
-	run_give(h, slot, 0, npages);
+	heap_run_give(h, slot, 0, npages);
 	h->dirty_pages -= npages; /* a new segment holds no resident pages */
 	uint32_t idx = PM_VAL(s->pm[0]);
-	list_remove(h, idx);
+	heap_list_remove(h, idx);
 	h->runs[idx].dirty = 0;
-	list_insert(h, idx);
+	heap_list_insert(h, idx);
 	return 0;
 }
 
@@ -771,15 +509,15 @@ int heap_remove_segment(heap_t *h, uint32_t seg_id)
 	uint32_t idx = PM_VAL(s->pm[0]);
 	struct heap_run_node *r = &h->runs[idx];
 	memd_assert(PM_KIND(s->pm[0]) == PM_FREE && r->npages == s->npages);
-	list_remove(h, idx);
+	heap_list_remove(h, idx);
 	h->free_pages -= r->npages;
 	if (r->dirty)
 		h->dirty_pages -= r->npages;
 	h->free_runs--;
-	node_release(h, idx);
+	heap_node_release(h, idx);
 	h->seg_pages -= s->npages;
 	h->pm_bytes -= (uint64_t)s->npages * sizeof(uint32_t);
-	meta_realloc(h, s->pm, 0);
+	heap_meta_realloc(h, s->pm, 0);
 	memset(s, 0, sizeof(*s));
 	h->nsegs--;
 	return 0;
@@ -853,7 +591,7 @@ uint64_t heap_grow_size(uint64_t size, uint64_t align)
 	uint64_t pages = pages_of(size) + align_pages - 1;
 	if (pages > HEAP_SEG_PAGES_MAX)
 		return 0;
-	/* Exact: a new segment's run is the head of its list, and list_find()
+	/* Exact: a new segment's run is the head of its list, and heap_list_find()
 	 * looks at the head of the request's own list first. */
 	return pages * HEAP_PAGE_SIZE;
 }
@@ -919,23 +657,4 @@ int heap_block_size(const heap_t *h, uint64_t ref, uint64_t *size)
 		return 0;
 	}
 	return -EINVAL;
-}
-
-uint64_t heap_dirty_runs(heap_t *h, uint64_t min_bytes, heap_run_fn fn, void *ctx)
-{
-	uint64_t cleaned = 0;
-	for (uint32_t i = 0; i < h->run_len; i++) {
-		struct heap_run_node *r = &h->runs[i];
-		uint64_t len = (uint64_t)r->npages * HEAP_PAGE_SIZE;
-		if (r->npages == 0 || !r->dirty || len < min_bytes)
-			continue;
-		if (fn(ctx, h->seg_base + r->seg, (uint64_t)r->page * HEAP_PAGE_SIZE, len) != 0)
-			continue;
-		list_remove(h, i);
-		r->dirty = 0;
-		list_insert(h, i); /* now cold */
-		h->dirty_pages -= r->npages;
-		cleaned += len;
-	}
-	return cleaned;
 }

@@ -178,4 +178,38 @@ static inline uint32_t tlsf_tier(const struct heap *h, const struct heap_run_nod
 /* Number of pages in the slab or large run whose head entry is e. */
 uint32_t heap_run_pages(const struct heap *h, const struct heap_seg *s, uint32_t page);
 
+/* ---- heap_runs.c: free page runs (used by heap.c) ---------------------- */
+
+/* realloc through the heap's allocator hook (size 0 frees). */
+void *heap_meta_realloc(struct heap *h, void *p, size_t size);
+
+/* Grow *arr (capacity *cap, keep elements live) to hold need elements of
+ * esz bytes, doubling.  0 or -ENOMEM. */
+int heap_grow_array(struct heap *h, void **arr, uint32_t *cap, uint64_t need, uint32_t keep,
+                    size_t esz);
+
+/* Put free run node idx on its TLSF list. */
+void heap_list_insert(struct heap *h, uint32_t idx);
+
+/* Take free run node idx off its TLSF list. */
+void heap_list_remove(struct heap *h, uint32_t idx);
+
+/* A free run node of at least n pages (the warm tier first), or HEAP_NIL. */
+uint32_t heap_list_find(const struct heap *h, uint32_t n);
+
+/* Return run node idx to the unused list. */
+void heap_node_release(struct heap *h, uint32_t idx);
+
+/* Take n pages from the front of free run idx; the first page taken. */
+uint32_t heap_run_take(struct heap *h, uint32_t idx, uint32_t n, uint32_t *seg);
+
+/* Give pages [page, page + n) of segment slot seg back, merging. */
+void heap_run_give(struct heap *h, uint32_t seg, uint32_t page, uint32_t n);
+
+/* Room for more_runs more allocated runs' free neighbours.  0, -ENOMEM. */
+int heap_ensure_nodes(struct heap *h, uint32_t more_runs);
+
+/* A run of n pages: 0 with *seg and *page, or -ENOMEM. */
+int heap_pages_alloc(struct heap *h, uint32_t n, uint32_t *seg, uint32_t *page);
+
 #endif /* MEMD_HEAP_INT_H */
