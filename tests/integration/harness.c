@@ -516,18 +516,31 @@ int memd_run_expect_exit(const char *const *extra_args, const char *prefix, cons
 	return st;
 }
 
-bool file_contains(const char *path, const char *needle)
+int file_count(const char *path, const char *needle)
 {
 	char buf[16384];
+	const char *p = buf;
 	size_t n;
+	int count = 0;
 	FILE *f = fopen(path, "r");
 
 	if (!f)
-		return false;
+		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	if (needle[0] == '\0')
+		return 1; /* as strstr: the empty string is everywhere, once is enough */
+	while ((p = strstr(p, needle)) != NULL) {
+		count++;
+		p += strlen(needle);
+	}
+	return count;
+}
+
+bool file_contains(const char *path, const char *needle)
+{
+	return file_count(path, needle) > 0;
 }
 
 pid_t child_fork(int (*fn)(void *arg), void *arg)

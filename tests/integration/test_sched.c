@@ -58,25 +58,6 @@ static void memd_policy_wait(int want, const char *when)
 	}
 }
 
-/* Occurrences of needle in the log at path. */
-static int log_count(const char *path, const char *needle)
-{
-	char buf[16384];
-	const char *p = buf;
-	FILE *f = fopen(path, "r");
-	size_t n;
-	int count = 0;
-
-	cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while ((p = strstr(p, needle)) != NULL) {
-		count++;
-		p += strlen(needle);
-	}
-	return count;
-}
 
 /* Rewrite memd's config file and make it reload. */
 static void reload_with(const char *ini)
@@ -161,7 +142,7 @@ Test(sched, a_refused_switch_is_one_warning_and_memd_serves, .fini = harness_fin
 	deny_sched_setscheduler();
 	memd_start(&H, NULL); /* returns once memd accepts connections */
 	cr_assert_eq(memd_policy(), SCHED_OTHER);
-	cr_assert_eq(log_count(H.log, CANNOT_SWITCH), 1, "want one warning line about the refusal");
+	cr_assert_eq(file_count(H.log, CANNOT_SWITCH), 1, "want one warning line about the refusal");
 	cr_assert(file_contains(H.log, CANNOT_SWITCH " (Operation not permitted)"));
 	memd_stop_clean(&H, SIGTERM);
 }
