@@ -33,7 +33,9 @@
  * start and may grow to 1 GiB.  max_clients defaults to 1024 (a bound on
  * fds and sessions), max_names to 4096.  scheduling defaults to batch:
  * memd's work is never more urgent than the running application's
- * (sched_policy.c).
+ * (sched_policy.c).  busy_poll_us defaults to 50: long enough to catch a
+ * caching client's next request in a burst, short enough that an idle
+ * memd costs nothing (busy_poll.c).
  *
  * Ownership: struct memd_config owns socket_path, config_path and the pools
  * array (all malloc'd); config_free() releases them.  Nothing here keeps
@@ -42,6 +44,7 @@
 #include "config.h"
 #include "config_int.h"
 
+#include "busy_poll.h"
 #include "debug.h"
 #include "heap.h"
 #include "ref.h"
@@ -92,6 +95,8 @@ const struct opt_def opt_table[] = {
         {"admin", NULL, NULL, SEC_MEMD, KIND_ACCESS, offsetof(struct memd_config, admin), NULL,
          NULL},
         {"scheduling", NULL, NULL, SEC_MEMD, KIND_SCHED, offsetof(struct memd_config, scheduling),
+         NULL, NULL},
+        {"busy_poll_us", NULL, NULL, SEC_MEMD, KIND_USEC, offsetof(struct memd_config, busy_poll_us),
          NULL, NULL},
 };
 
@@ -394,6 +399,13 @@ int opt_apply(const struct opt_def *o, void *base, const char *value, char *why,
 			return 0;
 		snprintf(why, whylen, "invalid scheduling '%s' (batch, normal)", value);
 		return -EINVAL;
+	case KIND_USEC:
+		if (parse_count(value, (uint32_t *)(void *)field) == 0 &&
+		    *(uint32_t *)(void *)field <= BUSY_POLL_MAX_US)
+			return 0;
+		snprintf(why, whylen, "invalid microseconds '%s' (0..%u)", value,
+		         (unsigned)BUSY_POLL_MAX_US);
+		return -EINVAL;
 	}
 	memd_assert(!"unknown option kind");
 	return -EINVAL;
@@ -435,6 +447,7 @@ static int config_defaults(struct memd_config *cfg)
 	cfg->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	cfg->max_names = CONFIG_DEFAULT_MAX_NAMES;
 	cfg->scheduling = MEMD_SCHED_BATCH;
+	cfg->busy_poll_us = CONFIG_DEFAULT_BUSY_POLL_US;
 	return 0;
 }
 

@@ -19,6 +19,7 @@
  *   max_names = 4096               ; published names, daemon-wide; 0: none
  *   admin = uid:0 group:wheel      ; who may change things via memctl
  *   scheduling = batch             ; batch | normal (sched_policy.c)
+ *   busy_poll_us = 50              ; poll this long after a request; 0: off
  *
  *   [pool video]
  *   max_size = 1G                  ; the pool never reserves more
@@ -37,6 +38,8 @@
  * plain decimal counts.  scheduling = batch (the default) moves a memd
  * started under SCHED_OTHER to SCHED_BATCH; normal leaves the policy memd
  * was started with; any other starting policy is always left alone.
+ * busy_poll_us (0..10000, default 50) is how long memd keeps polling
+ * without sleeping after a request (busy_poll.c); 0 turns that off.
  *
  * Sizes are plain bytes or take a K, M or G suffix (binary, case-
  * insensitive, an optional trailing "B" or "iB" is accepted: 4M, 4MiB).
@@ -68,6 +71,7 @@
 #define CONFIG_DEFAULT_TRIM_THRESHOLD (UINT64_C(256) << 10) /* 256 KiB */
 #define CONFIG_DEFAULT_MAX_CLIENTS    1024u                 /* sessions past HELLO */
 #define CONFIG_DEFAULT_MAX_NAMES      4096u                 /* published names */
+#define CONFIG_DEFAULT_BUSY_POLL_US   50u                   /* busy_poll.c */
 #define CONFIG_SHM_PREFIX_MAX         64u                   /* bytes of the prefix, no NUL */
 #define CONFIG_POOLS_MAX              4095u                 /* seg id space / 4096 per pool */
 
@@ -103,6 +107,7 @@ struct memd_config {
 	uint32_t max_names;                         /* published names allowed at once */
 	struct access_list admin;                   /* memctl admins besides root and memd */
 	enum memd_scheduling scheduling;            /* policy at start and reload */
+	uint32_t busy_poll_us;                      /* polling window after a request */
 	size_t pool_count;                          /* >= 1 after a successful load */
 };
 

@@ -27,6 +27,7 @@ enum opt_kind {
 	KIND_ACCESS,    /* access list (access.h): struct access_list */
 	KIND_COUNT,     /* decimal count 0..UINT32_MAX: uint32_t */
 	KIND_SCHED,     /* batch|normal: enum memd_scheduling */
+	KIND_USEC,      /* decimal microseconds 0..BUSY_POLL_MAX_US: uint32_t */
 };
 
 /* One setting. */
@@ -41,7 +42,7 @@ struct opt_def {
 	const char *help;     /* one line for --help */
 };
 
-#define OPT_COUNT 15 /* entries of opt_table (checked in config.c) */
+#define OPT_COUNT 16 /* entries of opt_table (checked in config.c) */
 
 /* Every setting, in --help order. */
 extern const struct opt_def opt_table[OPT_COUNT];

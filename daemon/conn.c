@@ -601,6 +601,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	busy_poll_note(&c->srv->busy);
 	c->rlen += (size_t)nread;
 	conn_process(c);
 }

@@ -4,7 +4,7 @@
  * One struct memd_server holds everything the daemon has; there are no
  * globals.  Handles reach it through their data pointer.  The server owns
  * the loop, the pool set, the listening pipe, the signal handles, the
- * watchdog timer, the notify socket, the shm prefix lock and the list of
+ * watchdog timer, the busy-poll idle handle, the notify socket, the shm prefix lock and the list of
  * connections (each connection owns itself and unlinks itself in its close
  * callback).
  *
@@ -18,7 +18,8 @@
  * statvfs of /dev/shm against the sum of the pools' first segments (so a
  * too-small /dev/shm is one clear sentence, not an ENOSPC from the Nth
  * pool), pools (each pool's first segment is created now), signal
- * handles, the watchdog timer, then the socket.
+ * handles, the watchdog timer, the busy-poll window (busy_poll.c; a
+ * reload applies busy_poll_us again), then the socket.
  *
  * The socket: under systemd socket activation ($LISTEN_PID is our pid,
  * $LISTEN_FDS is 1) fd 3 is the listening socket; it is checked (a
@@ -574,6 +575,7 @@ int server_reload(struct memd_server *srv)
 	server_reload_pools(srv, nc);
 	log_set_level(nc->log_level);
 	sched_policy_apply(nc->scheduling, &srv->sched_lowered);
+	busy_poll_set(&srv->busy, nc->busy_poll_us);
 	srv->pools.names.max = nc->max_names;
 	srv->cfg = nc; /* max_clients and admin are read from srv->cfg */
 	if (srv->cfg_owned != NULL) {
@@ -666,9 +668,13 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 	if (rc < 0)
 		goto fail_close_sighup;
 	srv->watchdog.data = srv;
-	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	rc = busy_poll_init(&srv->busy, &srv->loop);
 	if (rc < 0)
 		goto fail_close_watchdog;
+	busy_poll_set(&srv->busy, cfg->busy_poll_us);
+	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	if (rc < 0)
+		goto fail_close_busy;
 	srv->listener.data = srv;
 	rc = server_open_listener(srv, err, errlen);
 	if (rc < 0)
@@ -684,6 +690,8 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 
 fail_close_listener:
 	uv_close((uv_handle_t *)&srv->listener, NULL);
+fail_close_busy:
+	busy_poll_close(&srv->busy);
 fail_close_watchdog:
 	uv_close((uv_handle_t *)&srv->watchdog, NULL);
 fail_close_sighup:
@@ -731,6 +739,7 @@ void server_stop(struct memd_server *srv)
 	if (rc < 0)
 		log_warn("stopping notification: %s", strerror(-rc));
 	uv_close((uv_handle_t *)&srv->watchdog, NULL);
+	busy_poll_close(&srv->busy);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	server_unlink_socket(srv);
 	for (c = srv->conns; c != NULL; c = next) {

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "busy_poll.h"
 #include "config.h"
 #include "pool.h"
 #include "proto.h"
@@ -35,6 +36,7 @@ struct memd_server {
 	uv_signal_t sigint;            /* SIGINT: shut down */
 	uv_signal_t sighup;            /* SIGHUP: reload the configuration */
 	uv_timer_t watchdog;           /* sends WATCHDOG=1 at half WATCHDOG_USEC */
+	struct busy_poll busy;         /* polling on after requests (busy_poll.h) */
 	struct sdnotify notify;        /* the service manager's notify socket */
 	int prefix_lock_fd;            /* holds /dev/shm/<prefix>.lock; -1 if none */
 	bool activated;                /* listener inherited (LISTEN_FDS); never unlink it */
@@ -76,8 +78,8 @@ void server_set_args(struct memd_server *srv, int argc, char **argv);
  * log it and change nothing.  Otherwise pools that are new in the file are
  * created, existing pools take the new limits, quotas and access lists
  * (but a max_size below the bytes a pool's segments hold is refused with a
- * log line and the old limit stays), [memd] limits, admin list and log
- * level change, and settings only a restart can change (socket,
+ * log line and the old limit stays), [memd] limits, admin list, log
+ * level, scheduling and busy_poll_us change, and settings only a restart can change (socket,
  * shm_prefix) are logged and kept.  Pools missing from the file stay.
  * Sessions, blocks and names are untouched.  Sends RELOADING=1, then
  * READY=1 with a new STATUS=.  0, or the -errno of a failed read. */

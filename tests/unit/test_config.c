@@ -90,6 +90,7 @@ Test(config, defaults_without_file_serve_one_default_pool)
 	cr_assert_eq(cfg.max_names, 4096);
 	cr_assert_not(cfg.admin.set);
 	cr_assert_eq(cfg.scheduling, MEMD_SCHED_BATCH);
+	cr_assert_eq(cfg.busy_poll_us, 50);
 	cr_assert_null(cfg.config_path);
 	config_free(&cfg);
 	config_free(&cfg); /* idempotent */
@@ -109,6 +110,7 @@ Test(config, every_key_accepts_a_valid_value)
 	                   "max_names = 0\n"
 	                   "admin = uid:5, group:root\n"
 	                   "scheduling = Normal\n"
+	                   "busy_poll_us = 10000\n"
 	                   "\n"
 	                   "[pool video]\n"
 	                   "max_size = 2G\n"
@@ -134,6 +136,7 @@ Test(config, every_key_accepts_a_valid_value)
 	cr_assert_eq(cfg.max_clients, 7);
 	cr_assert_eq(cfg.max_names, 0);
 	cr_assert_eq(cfg.scheduling, MEMD_SCHED_NORMAL);
+	cr_assert_eq(cfg.busy_poll_us, 10000);
 	cr_assert(cfg.admin.set);
 	cr_assert_eq(cfg.admin.count, 2);
 	cr_assert_eq(cfg.admin.e[0].kind, ACCESS_UID);
@@ -151,7 +154,7 @@ Test(config, every_key_accepts_a_valid_value)
 	cr_assert_eq(cfg.pools[0].write.e[2].kind, ACCESS_GID);
 	cr_assert_eq(cfg.pools[0].client_quota, 64u << 10);
 	cr_assert_eq(cfg.pools[0].uid_quota, 1u << 20);
-	cr_assert_eq(cfg.pools[0].line, 12);
+	cr_assert_eq(cfg.pools[0].line, 13);
 	cr_assert_str_eq(cfg.pools[1].name, "audio");
 	/* segment_size not given: the default, clipped to max_size. */
 	cr_assert_eq(cfg.pools[1].max_size, 65536);
@@ -306,6 +309,14 @@ Test(config, every_bad_value_is_refused)
 	expect_error("[memd]\nscheduling =\n",
 	             "memd.conf:2: [memd] scheduling: invalid scheduling ''");
 	expect_error("[pool p]\nscheduling = batch\n", "[pool p] scheduling: unknown key");
+	expect_error("[memd]\nbusy_poll_us = 10001\n",
+	             "memd.conf:2: [memd] busy_poll_us: invalid microseconds '10001' (0..10000)");
+	expect_error("[memd]\nbusy_poll_us = -1\n", "[memd] busy_poll_us: invalid microseconds");
+	expect_error("[memd]\nbusy_poll_us = 50us\n", "[memd] busy_poll_us: invalid microseconds");
+	expect_error("[memd]\nbusy_poll_us =\n", "[memd] busy_poll_us: invalid microseconds ''");
+	expect_error("[memd]\nbusy_poll_us = 99999999999\n",
+	             "[memd] busy_poll_us: invalid microseconds");
+	expect_error("[pool p]\nbusy_poll_us = 0\n", "[pool p] busy_poll_us: unknown key");
 }
 
 Test(config, max_size_below_segment_size_is_refused)
