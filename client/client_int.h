@@ -151,7 +151,11 @@ struct memc_client {
 	unsigned pend_n;                               /* entries in pending */
 	struct memc_segtab segs; /* segment table; written under lock, read without */
 	struct memc_cache cache; /* per-thread caches of private blocks (cache.c) */
+	uint64_t spin_ns;        /* poll this long for a reply before sleeping */
 };
+
+#define MEMC_SPIN_DEFAULT_US 50u    /* $MEMC_SPIN_US unset */
+#define MEMC_SPIN_MAX_US     10000u /* the largest $MEMC_SPIN_US */
 
 /* Send one request (op, body) and wait for its reply, under c->lock unless
  * the caller already holds it (locked != 0).  The reply body (validated by
