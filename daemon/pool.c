@@ -13,17 +13,34 @@
  * id alone tells which pool it belongs to (FREE requests carry only a
  * ref).  Inside its range a pool assigns ids sequentially and never reuses
  * one while the daemon lives: clients cache "segment id -> mapping", and a
- * reused id would make a stale mapping look valid.  The price is that a
- * pool can create at most 4096 segments in a daemon's lifetime; the spare
- * rule below keeps create/release churn from eating that budget.
+ * reused id would make a stale mapping look valid.  (The one exception is
+ * the id of a segment undone by the request that made it, which no client
+ * can have seen: see Reservation.)  The price is that a pool can create
+ * at most 4096 segments in a daemon's lifetime; the spare rule below
+ * keeps create/release churn from eating that budget.
  *
  * Growth: the next segment is max(heap_grow_size(size, align), 2 x the
  * newest live segment) (the first is cfg.segment_size), clipped so the
- * pool's reserved bytes never exceed cfg.max_size; if even
- * heap_grow_size() does not fit, the allocation fails with -ENOMEM (after
- * dropping the spare segment, which might be what stands in the way).
- * Doubling from the newest *live* segment, not the last one ever created,
- * keeps an alloc/free cycle from ratcheting segment sizes up to max_size.
+ * pool's reserved bytes (the sum of its segment sizes: address space, not
+ * memory) never exceed cfg.max_size; if even heap_grow_size() does not
+ * fit, the allocation fails with -ENOMEM (after dropping the spare
+ * segment, which might be what stands in the way).  Doubling from the
+ * newest *live* segment, not the last one ever created, keeps an
+ * alloc/free cycle from ratcheting segment sizes up to max_size.
+ *
+ * Reservation: a pool's first segment is reserved whole when the pool is
+ * made (shm_segment_create: a /dev/shm that cannot hold it fails startup
+ * or the reload with -ENOSPC).  A growth segment is only sized
+ * (shm_segment_create_sparse) and starts with every page a hole (below):
+ * reserving 8 MiB at once would stall the request that needed it by
+ * milliseconds, so its pages are reserved as blocks over them are handed
+ * out, by the same path that reserves punched pages again.  When that
+ * fails (/dev/shm full), the allocation fails with -ENOMEM and leaves the
+ * pool as it found it: the blocks go back to the heap, and a segment this
+ * request created, empty again, is removed as if never made (its id is
+ * handed out again: nothing of it ever left the daemon, so no client can
+ * know it; the counters forget it).  A pool on a full /dev/shm therefore
+ * keeps no segment it could not put one block in.
  *
  * Trim: free runs of at least cfg.trim_threshold bytes are punched
  * (shm_punch).  Walking the heap's dirty runs is O(free runs), so it runs
@@ -32,28 +49,35 @@
  * free of a block >= the threshold trims at once.  A small free that
  * merges two small dirty runs into a large one waits for the next trim.
  * A punched range loses its posix_fallocate reservation; each segment
- * keeps a bit per page punched and not yet reserved again (holes), and
- * when a block is handed out over such pages, they are reserved
- * again (shm_reserve) before the reference leaves the daemon, so a full
- * /dev/shm is -ENOMEM at allocation, never SIGBUS in a client.
+ * keeps a bit per page not reserved now (holes: punched and not reserved
+ * again, or in a growth segment never reserved), and when a block is
+ * handed out over such pages, they are reserved (shm_reserve) before the
+ * reference leaves the daemon, so a full /dev/shm is -ENOMEM at
+ * allocation, never SIGBUS in a client.  A growth segment also keeps a
+ * bit per page never reserved since its creation (fresh), so that memctl
+ * can tell memory given back (punched) from memory never taken.
  *
  * Release: a segment whose last live block is freed is released
  * (heap_remove_segment, close, unlink), except the pool's first segment,
  * which lives as long as the pool, and one spare: the most recently
  * emptied segment (the larger one, if two compete) is kept, with all its
- * pages punched, so a workload that repeatedly allocates and frees one
- * block too large for the first segment does not create, fallocate and
+ * pages punched (each a hole, punched or never reserved: the state a
+ * growth segment starts in), so a workload that repeatedly allocates and
+ * frees one block too large for the first segment does not create and
  * unlink a segment (and burn an id) on every cycle.  The spare costs a
- * name and an fd, no memory; growth drops it when it is in the way.
+ * name, an fd and its page maps, no memory; growth drops it when it is in
+ * the way.
  * Clients that mapped a released segment keep their mapping (and its
  * pages) until they unmap it; the daemon cannot force that.
  *
  * Ownership: struct pool_set owns its pools; a pool owns its heap, its
- * segments array, and every segment's fds and shm name.  pool_set_destroy
+ * segments array, and every segment's fds, shm name and page maps
+ * (holes, fresh).  pool_set_destroy
  * closes and unlinks every segment, so a clean shutdown leaves nothing in
  * /dev/shm.  Everything runs on the daemon's loop thread.
  */
 #include "pool.h"
+#include "pool_pages.h"
 
 #include "access.h"
 #include "debug.h"
@@ -103,9 +127,11 @@ static struct pool_segment *seg_find(const struct pool *pool, uint32_t id)
 	return i < 0 ? NULL : &pool->segs[i];
 }
 
-/* Create segment of size bytes under the next id and register it.  0,
- * -ENOSPC (ids exhausted or /dev/shm full), -EEXIST, -errno. */
-static int segment_add(struct pool *pool, uint64_t size)
+/* Create a segment of size bytes under the next id and register it: the
+ * pool's first one reserved whole, a growth one (grow) sparse, with its
+ * page maps.  0, -ENOSPC (ids exhausted or /dev/shm full), -EEXIST,
+ * -ENOMEM (no memory for the maps), -errno. */
+static int segment_add(struct pool *pool, uint64_t size, bool grow)
 {
 	struct pool_segment *seg;
 	uint32_t id = pool->next_seg_id;
@@ -126,9 +152,16 @@ static int segment_add(struct pool *pool, uint64_t size)
 	memset(seg, 0, sizeof(*seg));
 	snprintf(seg->name, sizeof(seg->name), "/%s-%s-%" PRIu32, pool->shm_prefix, pool->cfg.name,
 	         id);
-	rc = shm_segment_create(seg->name, size, &fd);
+	if (grow) {
+		rc = pages_init_fresh(seg, size);
+		if (rc < 0)
+			return rc;
+		rc = shm_segment_create_sparse(seg->name, size, &fd);
+	} else {
+		rc = shm_segment_create(seg->name, size, &fd);
+	}
 	if (rc < 0)
-		return rc;
+		goto fail_free_maps;
 	rc = heap_add_segment(pool->heap, id, size);
 	if (rc < 0)
 		goto fail_destroy;
@@ -141,20 +174,25 @@ static int segment_add(struct pool *pool, uint64_t size)
 	pool->reserved += size;
 	pool->last_seg_size = size;
 	pool->counters.segments_created++;
-	log_debug("pool %s: segment %s created (%" PRIu64 " bytes)", pool->cfg.name, seg->name,
-	          size);
+	log_debug("pool %s: segment %s created (%" PRIu64 " bytes%s)", pool->cfg.name, seg->name,
+	          size, grow ? ", not reserved" : "");
 	return 0;
 
 fail_destroy:
 	shm_segment_destroy(seg->name, fd);
+fail_free_maps:
+	free(seg->holes);
+	seg->holes = NULL;
+	seg->fresh = NULL;
 	return rc;
 }
 
 /* Close and unlink segs[i]; it must be unknown to the heap already. */
 static void segment_close(struct pool_segment *seg)
 {
-	free(seg->holes);
+	free(seg->holes); /* fresh lives in the same allocation */
 	seg->holes = NULL;
+	seg->fresh = NULL;
 	if (seg->fd_ro >= 0)
 		close(seg->fd_ro);
 	shm_segment_destroy(seg->name, seg->fd);
@@ -162,8 +200,9 @@ static void segment_close(struct pool_segment *seg)
 	seg->fd_ro = -1;
 }
 
-/* Release the empty segment segs[i] (never the first). */
-static void segment_release(struct pool *pool, size_t i)
+/* Take the empty segment segs[i] (never the first) out of the pool: out
+ * of the heap, closed and unlinked, out of the array.  No counter moves. */
+static void segment_remove(struct pool *pool, size_t i)
 {
 	struct pool_segment *seg = &pool->segs[i];
 	int rc;
@@ -172,14 +211,20 @@ static void segment_release(struct pool *pool, size_t i)
 	rc = heap_remove_segment(pool->heap, seg->id);
 	memd_assert(rc == 0);
 	(void)rc;
-	log_debug("pool %s: segment %s released", pool->cfg.name, seg->name);
 	if (pool->spare_id == seg->id)
 		pool->spare_id = 0;
 	pool->reserved -= seg->size;
-	pool->counters.segments_released++;
 	segment_close(seg);
 	memmove(&pool->segs[i], &pool->segs[i + 1], (pool->seg_count - i - 1) * sizeof(*seg));
 	pool->seg_count--;
+}
+
+/* Release the empty segment segs[i] (never the first). */
+static void segment_release(struct pool *pool, size_t i)
+{
+	log_debug("pool %s: segment %s released", pool->cfg.name, pool->segs[i].name);
+	pool->counters.segments_released++;
+	segment_remove(pool, i);
 }
 
 static void pool_destroy(struct pool *pool)
@@ -212,7 +257,7 @@ static int pool_init(struct pool *pool, size_t idx, const struct memd_pool_confi
 	rc = heap_create(&opt, &pool->heap);
 	if (rc < 0)
 		return rc;
-	rc = segment_add(pool, pool->cfg.segment_size);
+	rc = segment_add(pool, pool->cfg.segment_size, false);
 	if (rc < 0)
 		goto fail_destroy;
 	return 0;
@@ -392,7 +437,7 @@ static int pool_grow(struct pool *pool, uint64_t size, uint64_t align)
 		next = page_floor(room);
 	if (next > MEMD_SEG_SIZE_MAX)
 		next = MEMD_SEG_SIZE_MAX;
-	rc = segment_add(pool, next);
+	rc = segment_add(pool, next, true);
 	if (rc < 0) {
 		log_warn("pool %s: cannot add a %" PRIu64 "-byte segment: %s", pool->cfg.name, next,
 		         strerror(-rc));
@@ -401,57 +446,15 @@ static int pool_grow(struct pool *pool, uint64_t size, uint64_t align)
 	return 0;
 }
 
-/* Mark pages [lo, hi) (byte offsets, page multiples) of seg as punched.
- * Without memory for the map, the whole segment counts as punched from
- * then on (every later reserve calls fallocate: slower, still right). */
-static void holes_mark(struct pool_segment *seg, uint64_t lo, uint64_t hi)
-{
-	uint64_t words = (seg->size / HEAP_PAGE_SIZE + 63) / 64;
-
-	if (seg->holes == NULL) {
-		seg->holes = calloc(words, sizeof(uint64_t));
-		if (seg->holes == NULL) {
-			seg->punched = true;
-			return;
-		}
-	}
-	for (uint64_t pg = lo / HEAP_PAGE_SIZE; pg < hi / HEAP_PAGE_SIZE; pg++)
-		seg->holes[pg / 64] |= UINT64_C(1) << (pg % 64);
-}
-
-/* Reserve again whatever of pages [lo, hi) of seg was punched: one
- * fallocate over the span from the first to the last punched page, none
- * if no page there was punched.  0 or -ENOMEM (map unchanged). */
-static int holes_fill(struct pool_segment *seg, uint64_t lo, uint64_t hi)
-{
-	uint64_t first = UINT64_MAX, last = 0;
-
-	if (seg->holes == NULL)
-		return seg->punched && shm_reserve(seg->fd, lo, hi - lo) < 0 ? -ENOMEM : 0;
-	for (uint64_t pg = lo / HEAP_PAGE_SIZE; pg < hi / HEAP_PAGE_SIZE; pg++) {
-		if (!(seg->holes[pg / 64] & (UINT64_C(1) << (pg % 64))))
-			continue;
-		first = first == UINT64_MAX ? pg : first;
-		last = pg;
-	}
-	if (first == UINT64_MAX)
-		return 0;
-	if (shm_reserve(seg->fd, first * HEAP_PAGE_SIZE, (last - first + 1) * HEAP_PAGE_SIZE) < 0)
-		return -ENOMEM;
-	for (uint64_t pg = first; pg <= last; pg++)
-		seg->holes[pg / 64] &= ~(UINT64_C(1) << (pg % 64));
-	return 0;
-}
-
-/* Reserve the pages of the block at ref again where they were punched.
+/* Reserve the pages of the block at ref where they are holes.
  * 0 or -ENOMEM. */
 static int block_reserve(struct pool *pool, uint64_t ref, uint64_t usable)
 {
 	struct pool_segment *seg = seg_find(pool, memd_ref_seg(ref));
 
 	memd_assert(seg != NULL);
-	return holes_fill(seg, page_floor(memd_ref_off(ref)),
-	                  page_ceil(memd_ref_off(ref) + usable));
+	return pages_fill_holes(seg, page_floor(memd_ref_off(ref)),
+	                        page_ceil(memd_ref_off(ref) + usable));
 }
 
 /* Blocks refs[0..n) were just handed out: a spare segment that holds one
@@ -513,10 +516,51 @@ static int alloc_raw(struct pool *pool, uint64_t size, uint64_t align, uint32_t 
 	return 0;
 }
 
+/* Remove segment id, made by the request under way and empty again, as
+ * if it had never been made (see Reservation above). */
+static void growth_undo(struct pool *pool, uint32_t id)
+{
+	ptrdiff_t i = seg_index(pool, id);
+
+	memd_assert(i > 0);
+	log_warn("pool %s: cannot reserve a block's pages in new segment %s (/dev/shm full?): "
+	         "segment removed",
+	         pool->cfg.name, pool->segs[i].name);
+	pool->counters.segments_created--;
+	segment_remove(pool, (size_t)i);
+}
+
+/* Reserving pages failed: give back refs[0..n), blocks this request got
+ * that will not leave the daemon.  Segments with ids from mark on were
+ * made by this request: their blocks go straight back to the heap (no
+ * trim, no spare: they were never used), and one that is empty again is
+ * undone; the ids of the undone newest ones are handed out again.  Blocks
+ * of older segments are freed as usual. */
+static void alloc_undo(struct pool *pool, const uint64_t *refs, uint32_t n, uint32_t mark)
+{
+	uint64_t usable;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t id = memd_ref_seg(refs[i]);
+
+		if (id < mark) {
+			pool_free(pool, refs[i]);
+			continue;
+		}
+		rc = heap_free_block(pool->heap, refs[i], &usable);
+		memd_assert(rc >= 0);
+		if (rc == 1)
+			growth_undo(pool, id);
+	}
+	while (pool->next_seg_id > mark && seg_find(pool, pool->next_seg_id - 1) == NULL)
+		pool->next_seg_id--;
+}
+
 int pool_alloc(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref, uint64_t *usable)
 {
+	uint32_t mark = pool->next_seg_id, got;
 	uint64_t r, u;
-	uint32_t got;
 	int rc;
 
 	memd_assert(pool != NULL && ref != NULL);
@@ -525,14 +569,14 @@ int pool_alloc(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref, 
 		return rc;
 	rc = block_reserve(pool, r, u);
 	if (rc < 0)
-		goto fail_free;
+		goto fail_undo;
 	*ref = r;
 	if (usable != NULL)
 		*usable = u;
 	return 0;
 
-fail_free:
-	pool_free(pool, r);
+fail_undo:
+	alloc_undo(pool, &r, 1, mark);
 	pool->counters.enomem++;
 	return rc;
 }
@@ -556,7 +600,7 @@ static uint32_t batch_reserve(struct pool *pool, const uint64_t *refs, uint32_t 
 			hi = bhi > hi ? bhi : hi;
 			continue;
 		}
-		if (holes_fill(seg, lo, hi) < 0)
+		if (pages_fill_holes(seg, lo, hi) < 0)
 			return first;
 		first = i;
 		/* A batch mostly comes from one segment. */
@@ -565,21 +609,23 @@ static uint32_t batch_reserve(struct pool *pool, const uint64_t *refs, uint32_t 
 		lo = blo;
 		hi = bhi;
 	}
-	return holes_fill(seg, lo, hi) < 0 ? first : n;
+	return pages_fill_holes(seg, lo, hi) < 0 ? first : n;
 }
 
 int pool_alloc_batch(struct pool *pool, uint64_t size, uint32_t count, uint64_t *refs,
                      uint32_t *got, uint64_t *usable)
 {
+	uint32_t mark = pool->next_seg_id, n = 0, ok;
 	uint64_t u = 0;
-	uint32_t n = 0, ok;
 	int rc;
 
 	memd_assert(pool != NULL && refs != NULL && got != NULL && count > 0);
 	rc = alloc_raw(pool, size, 0, count, refs, &n, &u);
 	ok = n > 0 ? batch_reserve(pool, refs, n, u) : 0;
-	for (uint32_t i = ok; i < n; i++)
-		pool_free(pool, refs[i]);
+	if (ok < n) {
+		alloc_undo(pool, refs + ok, n - ok, mark);
+		pool->counters.enomem++;
+	}
 	*got = ok;
 	if (ok == 0)
 		return n > 0 ? -ENOMEM : rc;
@@ -652,6 +698,7 @@ int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable)
 struct trim_ctx {
 	struct pool *pool; /* pool being trimmed */
 	uint64_t min;      /* runs below this are skipped, except in the spare */
+	uint64_t given;    /* bytes given back so far (pages_mark_holes) */
 };
 
 /* heap_dirty_runs callback: punch one run. */
@@ -659,6 +706,7 @@ static int trim_run(void *ctx, uint32_t seg_id, uint64_t off, uint64_t len)
 {
 	struct trim_ctx *t = ctx;
 	struct pool_segment *seg;
+	uint64_t given;
 	int rc;
 
 	if (len < t->min && seg_id != t->pool->spare_id)
@@ -672,8 +720,9 @@ static int trim_run(void *ctx, uint32_t seg_id, uint64_t off, uint64_t len)
 		return 1;
 	}
 	seg->punched = true;
-	holes_mark(seg, off, off + len);
-	t->pool->counters.punched_bytes += len;
+	given = pages_mark_holes(seg, off, off + len);
+	t->given += given;
+	t->pool->counters.punched_bytes += given;
 	return 0;
 }
 
@@ -686,8 +735,8 @@ uint64_t pool_trim(struct pool *pool, uint64_t min_bytes)
 	pool->counters.trims++;
 	/* The spare's runs are punched whatever their size; everyone else's
 	 * only from t.min up (trim_run filters). */
-	return heap_dirty_runs(pool->heap, pool->spare_id != 0 ? HEAP_PAGE_SIZE : t.min, trim_run,
-	                       &t);
+	heap_dirty_runs(pool->heap, pool->spare_id != 0 ? HEAP_PAGE_SIZE : t.min, trim_run, &t);
+	return t.given;
 }
 
 uint32_t pool_access(const struct pool *pool, uid_t uid, gid_t gid)

@@ -6,12 +6,16 @@
  * grow me" into new segments (created through shm.c), punches freed page
  * runs out of the segments so memory returns to the OS, and releases
  * segments that become empty (never the pool's first one; at most one
- * other empty segment is kept, punched, as a spare: see pool.c).
+ * other empty segment is kept, punched, as a spare: see pool.c).  A pool's
+ * first segment is reserved whole when the pool is made; the segments it
+ * grows by are reserved page by page as blocks over them are handed out.
  *
  * Ids: pools are numbered 1..count in config order (the wire's pool_id).
  * Pool id p owns segment ids [1 + (p-1)*4096, 1 + p*4096); ids inside that
  * range are handed out sequentially and never reused while the daemon
- * lives, so a (seg id -> mapping) cache in a client can never go stale.
+ * lives, so a (seg id -> mapping) cache in a client can never go stale
+ * (a segment undone by the request that made it gives its id back: no
+ * client can have seen it).
  * A pool that has created 4096 segments over its lifetime cannot grow.
  *
  * Segment names: "/<shm_prefix>-<pool name>-<seg id>".
@@ -43,9 +47,13 @@ struct pool_segment {
 	int fd;                       /* O_RDWR fd the daemon keeps open */
 	int fd_ro;                    /* O_RDONLY fd for read-only clients; -1 until asked */
 	bool punched;                 /* some range was ever punched */
-	uint64_t *holes;              /* bit per page: punched, not reserved again (NULL:
-	                               * none yet); blocks handed out over them are
-	                               * re-reserved first */
+	uint64_t *holes;              /* bit per page not reserved now: punched, or never
+	                               * reserved (NULL: none yet); blocks handed out
+	                               * over them are reserved first */
+	uint64_t *fresh;              /* growth segments: bit per page never reserved
+	                               * since creation (a subset of holes, in holes'
+	                               * allocation); NULL for a pool's first segment */
+	uint64_t fresh_pages;         /* bits set in fresh */
 	char name[POOL_SHM_NAME_MAX]; /* shm name, "/memd-default-1" */
 };
 
@@ -73,8 +81,10 @@ struct pool {
 	size_t seg_count;                 /* entries in segs */
 	size_t seg_cap;                   /* capacity of segs */
 	uint32_t seg_id_base;             /* first id of this pool's range */
-	uint32_t next_seg_id;             /* next id to assign (never reused) */
-	uint64_t reserved;                /* sum of live segment sizes */
+	uint32_t next_seg_id;             /* next id to assign (never reused once seen) */
+	uint64_t reserved;                /* sum of live segment sizes: address space held
+	                                   * against cfg.max_size, not memory (growth
+	                                   * segments are reserved page by page) */
 	uint64_t last_seg_size;           /* size of the last segment created */
 	uint32_t spare_id;                /* empty segment kept (punched) as a spare; 0: none */
 	uid_t self_uid;                   /* the daemon's euid: full access to every pool */
@@ -139,13 +149,16 @@ int pool_segment_fd(struct pool_segment *seg, bool readonly);
  * means 16) from pool, growing it by one segment if needed.  0 with *ref
  * and *usable (may be NULL) set; -EINVAL (size 0, bad align, larger than
  * a segment can be); -ENOMEM (max_size reached, ids exhausted, /dev/shm
- * full or metadata exhausted). */
+ * full or metadata exhausted).  On success every page of the block is
+ * reserved in /dev/shm, so writing it cannot SIGBUS; when they cannot be,
+ * -ENOMEM, and a segment grown for the request is removed again. */
 int pool_alloc(struct pool *pool, uint64_t size, uint64_t align, uint64_t *ref, uint64_t *usable);
 
 /* Allocate up to count blocks of size bytes into refs[0..].  Stops at the
  * first -ENOMEM.  0 with *got in 1..count and *usable (may be NULL) the
  * usable size of each block; or the error of the first allocation (*got =
- * 0) when not even one block could be had. */
+ * 0) when not even one block could be had.  Pages as pool_alloc: the batch
+ * ends before the first block whose pages cannot be reserved. */
 int pool_alloc_batch(struct pool *pool, uint64_t size, uint32_t count, uint64_t *refs,
                      uint32_t *got, uint64_t *usable);
 
@@ -159,11 +172,26 @@ int pool_free(struct pool *pool, uint64_t ref);
  * two. */
 int pool_free_block(struct pool *pool, uint64_t ref, uint64_t *usable);
 
+/* Memory of pool's segments now.  *resident: bytes backed by memory
+ * (what tmpfs holds for them, st_blocks).  *punched: bytes given back to
+ * the OS, i.e. the rest of each segment less its pages never reserved
+ * since creation (a growth segment's pages are reserved as blocks are
+ * handed out; never reserved is never given back).  pool->reserved -
+ * *resident - *punched is therefore the bytes never reserved yet. */
+void pool_memory(const struct pool *pool, uint64_t *resident, uint64_t *punched);
+
+/* Was the page at byte offset off of seg never reserved since seg was
+ * created?  Only a growth segment has such pages (the first segment is
+ * reserved whole). */
+bool pool_segment_page_fresh(const struct pool_segment *seg, uint64_t off);
+
 /* Usable size of the live block at ref: 0 or -EINVAL. */
 int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable);
 
 /* Punch every dirty free run of at least min_bytes (0: the pool's
- * trim_threshold) out of the segments.  Returns the bytes punched.  Called
+ * trim_threshold) out of the segments.  Returns the bytes given back:
+ * pages of those runs that were reserved (a page never reserved, or
+ * punched already, was no memory to give).  Called
  * by pool_free when enough was freed; callable on a timer or by memctl. */
 uint64_t pool_trim(struct pool *pool, uint64_t min_bytes);
 

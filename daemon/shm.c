@@ -16,10 +16,15 @@
  *    allocated in tmpfs (posix_fallocate), so a full /dev/shm is -ENOSPC
  *    here and never a SIGBUS in a client touching the mapping later.
  *    posix_fallocate returns the error number itself (not -1/errno).
+ *  - shm_segment_create_sparse() only sizes the object (ftruncate): none
+ *    of its pages is allocated, and a write to one that tmpfs cannot back
+ *    is a SIGBUS.  The pool layer (which makes every segment but a pool's
+ *    first one this way) reserves each range with shm_reserve() before a
+ *    block over it leaves the daemon, which keeps the no-SIGBUS promise.
  *  - Punching a range (fallocate PUNCH_HOLE|KEEP_SIZE) frees its pages;
  *    madvise(MADV_DONTNEED) would free nothing on shared memory.  A range
  *    punched and later handed out again is re-reserved with shm_reserve()
- *    by the pool layer, which keeps the no-SIGBUS promise.
+ *    by the pool layer, likewise.
  *
  * Read-only fds: the segment stays named for the daemon's lifetime (it is
  * unlinked when its pool releases it or at shutdown), so a read-only fd is
@@ -100,7 +105,9 @@ static int reserve_range(int fd, uint64_t off, uint64_t len)
 	return -rc;
 }
 
-int shm_segment_create(const char *name, uint64_t size, int *fd)
+/* Create the object name of size bytes, every page reserved if reserve.
+ * 0 with *fd set, or -errno with nothing left behind. */
+static int segment_create(const char *name, uint64_t size, bool reserve, int *fd)
 {
 	int rc, f;
 
@@ -114,9 +121,11 @@ int shm_segment_create(const char *name, uint64_t size, int *fd)
 		rc = -errno;
 		goto fail_unlink;
 	}
-	rc = reserve_range(f, 0, size);
-	if (rc < 0)
-		goto fail_unlink;
+	if (reserve) {
+		rc = reserve_range(f, 0, size);
+		if (rc < 0)
+			goto fail_unlink;
+	}
 	*fd = f;
 	return 0;
 
@@ -124,6 +133,16 @@ fail_unlink:
 	shm_unlink(name);
 	close(f);
 	return rc;
+}
+
+int shm_segment_create(const char *name, uint64_t size, int *fd)
+{
+	return segment_create(name, size, true, fd);
+}
+
+int shm_segment_create_sparse(const char *name, uint64_t size, int *fd)
+{
+	return segment_create(name, size, false, fd);
 }
 
 void shm_segment_destroy(const char *name, int fd)

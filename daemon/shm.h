@@ -21,6 +21,13 @@
  * stays open. */
 int shm_segment_create(const char *name, uint64_t size, int *fd);
 
+/* As shm_segment_create, but sized with ftruncate only: no page is
+ * reserved, so /dev/shm may be unable to back any of them.  Whoever hands
+ * out a range of it must shm_reserve() that range first (a write to a page
+ * tmpfs cannot back is SIGBUS in the writer).  -ENOSPC is then not
+ * possible here; the other errors are shm_segment_create's. */
+int shm_segment_create_sparse(const char *name, uint64_t size, int *fd);
+
 /* Close fd (if >= 0) and unlink name (if non-NULL).  Errors are ignored:
  * this is teardown. */
 void shm_segment_destroy(const char *name, int fd);
@@ -36,8 +43,10 @@ int shm_open_readonly(const char *name, int rw_fd);
  * should be page multiples.  0 or -errno. */
 int shm_punch(int fd, uint64_t off, uint64_t len);
 
-/* Reserve the pages of [off, off + len) again (posix_fallocate) after a
- * punch, so writes there cannot SIGBUS.  0, -ENOSPC, or -errno. */
+/* Reserve the pages of [off, off + len) (posix_fallocate): after a punch,
+ * or for the first time in a sparse segment, so writes there cannot
+ * SIGBUS.  0, -ENOSPC, or -errno (on failure tmpfs keeps none of the pages
+ * this call would have added). */
 int shm_reserve(int fd, uint64_t off, uint64_t len);
 
 /* Take the instance lock of prefix: the shm object "/<prefix>.lock"

@@ -30,11 +30,16 @@
  * per session; the loop is blocked for that long, so pages stay bounded
  * (one frame).
  *
- * Memory: a pool's resident bytes are what its segments occupy in tmpfs
- * (fstat's st_blocks), and punched bytes the rest of their size, so a
- * fresh segment, reserved by posix_fallocate, counts as resident.  In the
- * map, a free run the heap calls clean is punched only if its segment was
- * ever punched; in a segment never punched it is still reserved.
+ * Memory: a pool's resident and punched bytes come from pool_memory():
+ * what its segments occupy in tmpfs (fstat's st_blocks: the first
+ * segment, reserved whole, from the start; a growth segment's pages once
+ * reserved, as blocks over them are handed out) and what they gave back
+ * to the OS.  reserved - resident - punched is what growth segments never
+ * reserved yet: neither memory nor given back.  In the map, a free run
+ * the heap calls clean is punched only if its segment was ever punched
+ * (in a first segment never punched it is still reserved), except for the
+ * pages of a growth segment never reserved, shown as free: the map has no
+ * kind of its own for them, and they were never given back.
  *
  * Cached blocks: a client record's cached_blocks and cached_bytes are the
  * sums over the slots of the session's cache page (proto.h, CACHE_PAGE),
@@ -63,7 +68,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,25 +300,6 @@ static uint64_t stats_pool_shared(const struct pool_set *set, const struct pool 
 
 /* ---- pools ------------------------------------------------------------- */
 
-/* Bytes of pool's segments that are backed by memory now (tmpfs blocks).
- * A fresh segment is fully backed (posix_fallocate); punching makes
- * holes.  Segments fstat cannot describe count as fully backed. */
-static uint64_t stats_pool_resident(const struct pool *pool)
-{
-	uint64_t bytes = 0;
-	struct stat st;
-
-	for (size_t i = 0; i < pool->seg_count; i++) {
-		const struct pool_segment *seg = &pool->segs[i];
-
-		if (fstat(seg->fd, &st) == 0 && (uint64_t)st.st_blocks * 512u < seg->size)
-			bytes += (uint64_t)st.st_blocks * 512u;
-		else
-			bytes += seg->size;
-	}
-	return bytes;
-}
-
 /* Fill *out for pool, as the session asking sees it. */
 static void stats_pool_fill(const struct pool_set *set, const struct pool *pool,
                             const struct session *s, struct memd_stats_pool *out)
@@ -344,8 +329,7 @@ static void stats_pool_fill(const struct pool_set *set, const struct pool *pool,
 	out->free_run_bytes = st.free_run_bytes;
 	out->free_runs = st.free_runs;
 	out->largest_free_run = st.largest_free_run;
-	out->resident_bytes = stats_pool_resident(pool);
-	out->punched_bytes = st.reserved_bytes - out->resident_bytes;
+	pool_memory(pool, &out->resident_bytes, &out->punched_bytes);
 	out->punched_total = pool->counters.punched_bytes;
 	out->blocks = st.live_blocks;
 	out->shared_blocks = stats_pool_shared(set, pool);
@@ -668,10 +652,11 @@ int stats_names(struct conn *c, const struct memd_hdr *h, const void *body, size
 
 /* State of one heap_walk pass for a page of runs. */
 struct stats_map_walk {
-	struct stats_page *page; /* the page being filled */
-	uint64_t cursor;         /* first (segment, offset) key wanted */
-	bool seg_punched;        /* the walked segment was ever punched */
-	bool full;               /* the page is full: stop */
+	struct stats_page *page;        /* the page being filled */
+	uint64_t cursor;                /* first (segment, offset) key wanted */
+	const struct pool_segment *seg; /* the walked segment; NULL if not found */
+	bool seg_punched;               /* the walked segment was ever punched */
+	bool full;                      /* the page is full: stop */
 };
 
 static const uint32_t stats_run_kinds[] = {
@@ -697,6 +682,29 @@ static bool stats_map_emit(struct stats_map_walk *w, const struct memd_stats_run
 	return true;
 }
 
+/* Add the clean free run rec of a growth segment as pieces: its pages
+ * never reserved as free (they were never given back), the others
+ * punched.  false when the page is full. */
+static bool stats_map_emit_clean(struct stats_map_walk *w, struct memd_stats_run *rec)
+{
+	uint64_t off = rec->off, end = rec->off + rec->len, next;
+	bool fresh;
+
+	while (off < end) {
+		fresh = pool_segment_page_fresh(w->seg, off);
+		for (next = off + HEAP_PAGE_SIZE; next < end; next += HEAP_PAGE_SIZE)
+			if (pool_segment_page_fresh(w->seg, next) != fresh)
+				break;
+		rec->kind = fresh ? MEMD_RUN_FREE : MEMD_RUN_PUNCHED;
+		rec->off = off;
+		rec->len = next - off;
+		if (!stats_map_emit(w, rec))
+			return false;
+		off = next;
+	}
+	return true;
+}
+
 static int stats_map_visit(void *ctx, const struct heap_run *run)
 {
 	struct stats_map_walk *w = ctx;
@@ -706,7 +714,8 @@ static int stats_map_visit(void *ctx, const struct heap_run *run)
 	rec.seg_id = run->seg_id;
 	rec.kind = stats_run_kinds[run->kind];
 	/* A clean free run of a segment never punched is still reserved
-	 * (posix_fallocate): backed by memory, not returned. */
+	 * (a first segment, by posix_fallocate): backed by memory, not
+	 * returned.  A growth segment's clean runs are split below. */
 	if (run->kind == HEAP_RUN_FREE_CLEAN && !w->seg_punched)
 		rec.kind = MEMD_RUN_FREE;
 	rec.off = run->off;
@@ -714,6 +723,8 @@ static int stats_map_visit(void *ctx, const struct heap_run *run)
 	rec.slot_size = run->slot_size;
 	rec.slots = run->slots;
 	rec.used = run->used;
+	if (run->kind == HEAP_RUN_FREE_CLEAN && w->seg != NULL && w->seg->fresh_pages > 0)
+		return stats_map_emit_clean(w, &rec) ? 0 : 1;
 	return stats_map_emit(w, &rec) ? 0 : 1;
 }
 
@@ -777,8 +788,8 @@ int stats_map(struct conn *c, const struct memd_hdr *h, const void *body, size_t
 
 		if (memd_ref_make(ids[i], MEMD_REF_OFFSET_MASK) < r.cursor)
 			continue;
-		w.seg_punched = pool_segment_lookup(&c->srv->pools, ids[i], &owner, &seg) != 0 ||
-		                seg->punched;
+		w.seg = pool_segment_lookup(&c->srv->pools, ids[i], &owner, &seg) == 0 ? seg : NULL;
+		w.seg_punched = w.seg == NULL || w.seg->punched;
 		heap_walk(pool->heap, ids[i], stats_map_visit, &w);
 	}
 	free(ids);
