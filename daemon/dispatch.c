@@ -463,6 +463,8 @@ void dispatch_request(struct conn *c, const struct memd_hdr *h, const void *body
 		return;
 	}
 	err = proto_req_validate(h, body, body_len);
+	if (err == 0 && h->op >= MEMD_OP_STATS_STATUS && h->op < MEMD_OP_STATS_END_)
+		pool_set_trim_due(&c->srv->pools); /* memctl sees the pools settled */
 	if (err == 0) {
 		if (h->op < MEMD_OP_TABLE_SIZE)
 			fn = dispatch_table[h->op];

@@ -48,6 +48,10 @@
  * cost is amortized over at least that many freed bytes, and a single
  * free of a block >= the threshold trims at once.  A small free that
  * merges two small dirty runs into a large one waits for the next trim.
+ * "At once" means within the current round of requests when the set
+ * defers trims (memd does: defer_trims): the pass is only marked due, and
+ * pool_set_trim_due() runs it once the replies are written, so a client
+ * freeing a large block waits for the free, not for the punch.
  * A punched range loses its posix_fallocate reservation; each segment
  * keeps a bit per page not reserved now (holes: punched and not reserved
  * again, or in a growth segment never reserved), and when a block is
@@ -239,14 +243,15 @@ static void pool_destroy(struct pool *pool)
 }
 
 /* Set up pool number idx (0-based) from pc and create its first segment. */
-static int pool_init(struct pool *pool, size_t idx, const struct memd_pool_config *pc,
-                     const char *prefix)
+static int pool_init(struct pool_set *set, struct pool *pool, size_t idx,
+                     const struct memd_pool_config *pc, const char *prefix)
 {
 	struct heap_options opt = {0};
 	int rc;
 
 	memset(pool, 0, sizeof(*pool));
 	pool->id = (uint32_t)idx + 1;
+	pool->set = set;
 	pool->cfg = *pc;
 	snprintf(pool->shm_prefix, sizeof(pool->shm_prefix), "%s", prefix);
 	pool->self_uid = geteuid();
@@ -290,7 +295,7 @@ int pool_set_create(struct pool_set *set, const struct memd_config *cfg, char *e
 		return -ENOMEM;
 	}
 	for (i = 0; i < cfg->pool_count; i++) {
-		rc = pool_init(&set->pools[i], i, &cfg->pools[i], set->shm_prefix);
+		rc = pool_init(set, &set->pools[i], i, &cfg->pools[i], set->shm_prefix);
 		if (rc < 0)
 			goto fail_destroy;
 		set->count++;
@@ -320,7 +325,7 @@ int pool_set_add(struct pool_set *set, const struct memd_pool_config *pc, char *
 		snprintf(err, errlen, "pool %s: more than %u pools", pc->name, CONFIG_POOLS_MAX);
 		return -ENOSPC;
 	}
-	rc = pool_init(&set->pools[i], i, pc, set->shm_prefix);
+	rc = pool_init(set, &set->pools[i], i, pc, set->shm_prefix);
 	if (rc < 0) {
 		snprintf(err, errlen,
 		         "pool %s: cannot create segment /%s-%s-%" PRIu32 " (%" PRIu64
@@ -635,6 +640,20 @@ int pool_alloc_batch(struct pool *pool, uint64_t size, uint32_t count, uint64_t 
 }
 
 /* The segment at index i just lost its last block. */
+/* A trim pass is due: run it now, or, when the set defers trims, mark it
+ * due for pool_set_trim_due() (after the replies went out). */
+static void trim_soon(struct pool *pool)
+{
+	if (!pool->set->defer_trims) {
+		pool_trim(pool, 0);
+		return;
+	}
+	if (!pool->trim_due) {
+		pool->trim_due = true;
+		pool->set->trims_due++;
+	}
+}
+
 static void segment_emptied(struct pool *pool, size_t i)
 {
 	ptrdiff_t s;
@@ -643,7 +662,7 @@ static void segment_emptied(struct pool *pool, size_t i)
 		return; /* the first segment stays */
 	if (pool->spare_id == 0) {
 		pool->spare_id = pool->segs[i].id;
-		pool_trim(pool, 0);
+		trim_soon(pool);
 		return;
 	}
 	s = seg_index(pool, pool->spare_id);
@@ -652,7 +671,7 @@ static void segment_emptied(struct pool *pool, size_t i)
 		uint32_t keep = pool->segs[i].id;
 		segment_release(pool, (size_t)s);
 		pool->spare_id = keep;
-		pool_trim(pool, 0);
+		trim_soon(pool);
 	} else {
 		segment_release(pool, i);
 	}
@@ -676,7 +695,7 @@ int pool_free_block(struct pool *pool, uint64_t ref, uint64_t *usable)
 		segment_emptied(pool, (size_t)i);
 	}
 	if (pool->freed_since_trim >= pool->cfg.trim_threshold)
-		pool_trim(pool, 0);
+		trim_soon(pool);
 	return 0;
 }
 
@@ -731,12 +750,23 @@ uint64_t pool_trim(struct pool *pool, uint64_t min_bytes)
 	struct trim_ctx t = {.pool = pool};
 
 	t.min = min_bytes != 0 ? min_bytes : pool->cfg.trim_threshold;
+	if (pool->trim_due) {
+		pool->trim_due = false;
+		pool->set->trims_due--;
+	}
 	pool->freed_since_trim = 0;
 	pool->counters.trims++;
 	/* The spare's runs are punched whatever their size; everyone else's
 	 * only from t.min up (trim_run filters). */
 	heap_dirty_runs(pool->heap, pool->spare_id != 0 ? HEAP_PAGE_SIZE : t.min, trim_run, &t);
 	return t.given;
+}
+
+void pool_set_trim_due(struct pool_set *set)
+{
+	for (size_t i = 0; i < set->count && set->trims_due > 0; i++)
+		if (set->pools[i].trim_due)
+			pool_trim(&set->pools[i], 0);
 }
 
 uint32_t pool_access(const struct pool *pool, uid_t uid, gid_t gid)

@@ -89,6 +89,8 @@ struct pool {
 	uint32_t spare_id;                /* empty segment kept (punched) as a spare; 0: none */
 	uid_t self_uid;                   /* the daemon's euid: full access to every pool */
 	uint64_t freed_since_trim;        /* bytes freed since the last trim pass */
+	bool trim_due;                    /* a deferred trim pass is due (pool_set_trim_due) */
+	struct pool_set *set;             /* the set the pool belongs to */
 	struct pool_counters counters;    /* lifetime counters */
 	struct pool_uid_usage *uid_usage; /* per-uid held bytes (malloc'd); entries stay */
 	size_t uid_count;                 /* entries in uid_usage */
@@ -103,6 +105,8 @@ struct pool_set {
 	char shm_prefix[CONFIG_SHM_PREFIX_MAX + 1]; /* names' prefix */
 	struct blocks blocks;                       /* shared blocks of every pool */
 	struct names names;                         /* published names, set-wide */
+	bool defer_trims; /* trim passes wait for pool_set_trim_due() (memd: after replies) */
+	size_t trims_due; /* pools with trim_due set */
 };
 
 /* Add one pool from pc (a SIGHUP reload's new [pool] section) as pool id
@@ -191,9 +195,17 @@ int pool_block_size(const struct pool *pool, uint64_t ref, uint64_t *usable);
 /* Punch every dirty free run of at least min_bytes (0: the pool's
  * trim_threshold) out of the segments.  Returns the bytes given back:
  * pages of those runs that were reserved (a page never reserved, or
- * punched already, was no memory to give).  Called
- * by pool_free when enough was freed; callable on a timer or by memctl. */
+ * punched already, was no memory to give).  Called by pool_free when
+ * enough was freed (at once, or through pool_set_trim_due when the set
+ * defers trims), and by memctl's trim. */
 uint64_t pool_trim(struct pool *pool, uint64_t min_bytes);
+
+/* Run the trim passes that frees made due while set->defer_trims is on.
+ * memd sets defer_trims and calls this after each round of requests, once
+ * their replies are written, so that a free is answered before its pages
+ * are punched, and before any STATS request, so that what memctl sees is
+ * settled.  Nothing to do (one comparison) when no pass is due. */
+void pool_set_trim_due(struct pool_set *set);
 
 /* MEMD_ACCESS_* bits a peer with uid/gid gets on pool, from the pool's
  * read/write lists (access.h: no lists = open; uid 0 and the daemon's own

@@ -622,6 +622,33 @@ static int server_signal_start(struct memd_server *srv, uv_signal_t *h, int sign
 	return rc;
 }
 
+static void server_trims_cb(uv_check_t *h)
+{
+	struct memd_server *srv = h->data;
+
+	pool_set_trim_due(&srv->pools);
+}
+
+/* Defer the pools' trim passes to after each round of I/O (the replies of
+ * that round are written by then): a check handle, unreferenced so that
+ * it never keeps the loop alive.  0 or a libuv error. */
+static int server_trims_start(struct memd_server *srv)
+{
+	int rc = uv_check_init(&srv->loop, &srv->trims);
+
+	if (rc < 0)
+		return rc;
+	srv->trims.data = srv;
+	rc = uv_check_start(&srv->trims, server_trims_cb);
+	if (rc < 0) {
+		uv_close((uv_handle_t *)&srv->trims, NULL);
+		return rc;
+	}
+	uv_unref((uv_handle_t *)&srv->trims);
+	srv->pools.defer_trims = true;
+	return 0;
+}
+
 int server_init(struct memd_server *srv, const struct memd_config *cfg, char *err, size_t errlen)
 {
 	int rc;
@@ -672,9 +699,12 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 	if (rc < 0)
 		goto fail_close_watchdog;
 	busy_poll_set(&srv->busy, cfg->busy_poll_us);
-	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	rc = server_trims_start(srv);
 	if (rc < 0)
 		goto fail_close_busy;
+	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	if (rc < 0)
+		goto fail_close_trims;
 	srv->listener.data = srv;
 	rc = server_open_listener(srv, err, errlen);
 	if (rc < 0)
@@ -690,6 +720,8 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 
 fail_close_listener:
 	uv_close((uv_handle_t *)&srv->listener, NULL);
+fail_close_trims:
+	uv_close((uv_handle_t *)&srv->trims, NULL);
 fail_close_busy:
 	busy_poll_close(&srv->busy);
 fail_close_watchdog:
@@ -740,6 +772,7 @@ void server_stop(struct memd_server *srv)
 		log_warn("stopping notification: %s", strerror(-rc));
 	uv_close((uv_handle_t *)&srv->watchdog, NULL);
 	busy_poll_close(&srv->busy);
+	uv_close((uv_handle_t *)&srv->trims, NULL);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	server_unlink_socket(srv);
 	for (c = srv->conns; c != NULL; c = next) {

@@ -37,6 +37,7 @@ struct memd_server {
 	uv_signal_t sighup;            /* SIGHUP: reload the configuration */
 	uv_timer_t watchdog;           /* sends WATCHDOG=1 at half WATCHDOG_USEC */
 	struct busy_poll busy;         /* polling on after requests (busy_poll.h) */
+	uv_check_t trims;              /* runs due trim passes after each round of I/O */
 	struct sdnotify notify;        /* the service manager's notify socket */
 	int prefix_lock_fd;            /* holds /dev/shm/<prefix>.lock; -1 if none */
 	bool activated;                /* listener inherited (LISTEN_FDS); never unlink it */

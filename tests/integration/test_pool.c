@@ -23,6 +23,8 @@
 
 #include "harness.h"
 #include "memclient.h"
+#include "proto.h"
+#include "rawconn.h"
 #include "ref.h"
 
 #define FILL_MAX 100000 /* more blocks than the small pool can ever hold */
@@ -348,6 +350,74 @@ Test(pool, freed_pages_go_back_to_the_os, .fini = harness_fini)
 		cr_assert_eq(memc_free(c, ref), 0);
 	}
 	memc_close(c);
+	memd_stop_clean(&H, SIGTERM);
+}
+
+/* One raw request and its reply (status 0 and exactly rep_len bytes). */
+static void raw_exchange(int fd, uint16_t op, uint32_t id, const void *req, size_t req_len,
+                         void *rep, size_t rep_len)
+{
+	struct memd_hdr h;
+	size_t blen = 0;
+
+	cr_assert_eq(raw_send_frame(fd, op, id, req, req_len), 0);
+	cr_assert_eq(raw_recv_frame(fd, &h, rep, rep_len, &blen, 5000), RAW_FRAME);
+	cr_assert_eq(h.status, 0, "op %u: status %d", (unsigned)op, (int)h.status);
+	cr_assert_eq(blen, rep_len);
+}
+
+/* memd answers a free before it punches the pages (the trim runs after
+ * the round of requests), but a STATS request in the same round still sees
+ * them punched: memctl never shows a trim that is only due. */
+Test(pool, stats_in_the_same_round_as_a_free_see_its_trim, .fini = harness_fini)
+{
+	struct memd_pool_req preq = {.name = "default"};
+	struct memd_pool_rep prep;
+	struct memd_alloc_req areq = {.size = 2u << 20};
+	struct memd_alloc_rep arep;
+	struct memd_stats_req sreq = {0};
+	struct memd_stats_pool_detail st;
+	struct memd_ref_req freq;
+	struct memd_hdr h, hs;
+	uint8_t frames[2 * MEMD_HDR_SIZE + sizeof(freq) + sizeof(sreq)], body[4096];
+	uint64_t before;
+	size_t blen = 0;
+	int fd;
+
+	memd_start(&H, NULL); /* default pool: 4 MiB first segment, 256 KiB trim threshold */
+	fd = raw_connect(H.sock);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(raw_hello(fd, MEMD_PROTO_VERSION, &h, NULL), RAW_FRAME);
+	raw_exchange(fd, MEMD_OP_POOL, 2, &preq, sizeof(preq), &prep, sizeof(prep));
+	areq.pool_id = prep.pool_id;
+	raw_exchange(fd, MEMD_OP_ALLOC, 3, &areq, sizeof(areq), &arep, sizeof(arep));
+	sreq.pool_id = prep.pool_id;
+	cr_assert_eq(raw_send_frame(fd, MEMD_OP_STATS_POOL, 4, &sreq, sizeof(sreq)), 0);
+	cr_assert_eq(raw_recv_frame(fd, &hs, body, sizeof(body), &blen, 5000), RAW_FRAME);
+	cr_assert_eq(hs.status, 0);
+	memcpy(&st, body, sizeof(st));
+	before = st.pool.punched_total;
+
+	/* FREE and STATS_POOL in one write: one round. */
+	freq.ref = arep.ref;
+	proto_hdr_init(&h, MEMD_OP_FREE, 5, 0, sizeof(freq));
+	memcpy(frames, &h, MEMD_HDR_SIZE);
+	memcpy(frames + MEMD_HDR_SIZE, &freq, sizeof(freq));
+	proto_hdr_init(&hs, MEMD_OP_STATS_POOL, 6, 0, sizeof(sreq));
+	memcpy(frames + MEMD_HDR_SIZE + sizeof(freq), &hs, MEMD_HDR_SIZE);
+	memcpy(frames + 2 * MEMD_HDR_SIZE + sizeof(freq), &sreq, sizeof(sreq));
+	cr_assert_eq(raw_send(fd, frames, sizeof(frames)), 0);
+	cr_assert_eq(raw_recv_frame(fd, &h, body, sizeof(body), &blen, 5000), RAW_FRAME);
+	cr_assert_eq(h.id, 5);
+	cr_assert_eq(h.status, 0);
+	cr_assert_eq(raw_recv_frame(fd, &hs, body, sizeof(body), &blen, 5000), RAW_FRAME);
+	cr_assert_eq(hs.id, 6);
+	cr_assert_eq(hs.status, 0);
+	memcpy(&st, body, sizeof(st));
+	cr_assert_geq(st.pool.punched_total - before, (2u << 20) - (2u << 20) / 8,
+	              "STATS in the free's round saw %llu bytes punched",
+	              (unsigned long long)(st.pool.punched_total - before));
+	close(fd);
 	memd_stop_clean(&H, SIGTERM);
 }
 

@@ -311,6 +311,57 @@ Test(pool, punch_really_returns_memory_and_reuse_reserves_it_again)
 	fx_close(&fx);
 }
 
+Test(pool, a_deferred_trim_punches_only_when_the_set_runs_it)
+{
+	struct fixture fx;
+	struct pool *p = fx_open(&fx, 4 * MiB, 16 * MiB, 256 * KiB);
+	struct pool_segment *s = &p->segs[0];
+	uint64_t ref, ref2, usable;
+	blkcnt_t full;
+
+	fx.set.defer_trims = true;
+	cr_assert_eq(pool_alloc(p, MiB, 0, &ref, &usable), 0);
+	cr_assert_eq(pool_alloc(p, MiB, 0, &ref2, &usable), 0);
+	full = seg_blocks(s);
+	cr_assert_eq(pool_free(p, ref), 0);
+	cr_assert(p->trim_due);
+	cr_assert_eq(fx.set.trims_due, 1);
+	cr_assert_eq(seg_blocks(s), full, "punched before the set ran its due trims");
+	cr_assert_eq(p->counters.trims, 0);
+	cr_assert_eq(pool_free(p, ref2), 0); /* due already: counted once */
+	cr_assert_eq(fx.set.trims_due, 1);
+
+	pool_set_trim_due(&fx.set);
+	cr_assert_not(p->trim_due);
+	cr_assert_eq(fx.set.trims_due, 0);
+	cr_assert_eq(p->counters.trims, 1);
+	cr_assert_leq(seg_blocks(s) * 512, full * 512 - 2 * MiB, "blocks %ld -> %ld", (long)full,
+	              (long)seg_blocks(s));
+	cr_assert_geq(p->counters.punched_bytes, 2 * MiB);
+	pool_set_trim_due(&fx.set); /* nothing due: nothing runs */
+	cr_assert_eq(p->counters.trims, 1);
+	check_heap(p);
+	fx_close(&fx);
+}
+
+Test(pool, a_direct_trim_settles_a_due_one)
+{
+	struct fixture fx;
+	struct pool *p = fx_open(&fx, 4 * MiB, 16 * MiB, 256 * KiB);
+	uint64_t ref;
+
+	fx.set.defer_trims = true;
+	cr_assert_eq(pool_alloc(p, MiB, 0, &ref, NULL), 0);
+	cr_assert_eq(pool_free(p, ref), 0);
+	cr_assert_eq(fx.set.trims_due, 1);
+	cr_assert_geq(pool_trim(p, 0), MiB); /* memctl's trim */
+	cr_assert_not(p->trim_due);
+	cr_assert_eq(fx.set.trims_due, 0);
+	pool_set_trim_due(&fx.set);
+	cr_assert_eq(p->counters.trims, 1);
+	fx_close(&fx);
+}
+
 Test(pool, small_frees_below_threshold_do_not_trim)
 {
 	struct fixture fx;
