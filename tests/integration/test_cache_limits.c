@@ -203,8 +203,14 @@ Test(cache_limits, pool_exhaustion_loses_no_block, .fini = harness_fini)
 		check_and_free(c, sizes[s], refs, n1);
 		n2 = fill_small(c, sizes[s], refs, MAX, &rc);
 		cr_assert_eq(rc, -ENOMEM);
-		cr_expect_eq(n2, n1, "%zu bytes: %d blocks fit, then after freeing them %d",
-		             sizes[s], n1, n2);
+		/* A block lost (held by nobody, or kept in a cache that
+		 * -ENOMEM did not give back) would make n2 < n1.  More may
+		 * fit the second time: where memd puts the 60 KiB slabs of
+		 * the largest class depends on the order its free runs are
+		 * found in, which trims change (30 then 32 here since trims
+		 * run after each round of requests). */
+		cr_expect_geq(n2, n1, "%zu bytes: %d blocks fit, then after freeing them only %d",
+		              sizes[s], n1, n2);
 		assert_distinct(refs, (size_t)n2, "blocks of a full pool, again");
 		check_and_free(c, sizes[s], refs, n2);
 	}
