@@ -52,6 +52,35 @@ int fake_expect(int cfd, uint16_t op, struct memd_hdr *h, void *body, size_t cap
 	return h->op == op ? 0 : -1;
 }
 
+int fake_next(int cfd, struct memd_hdr *h, void *body, size_t cap)
+{
+	struct pollfd pfd = {.fd = cfd, .events = POLLIN};
+	ssize_t r;
+
+	if (poll(&pfd, 1, FAKE_REPLY_MS) <= 0)
+		return -1;
+	r = recv(cfd, h, sizeof(*h), MSG_WAITALL);
+	if (r == 0 || (r < 0 && errno == ECONNRESET))
+		return 1;
+	if (r != (ssize_t)sizeof(*h) || h->len < MEMD_HDR_SIZE || h->len - MEMD_HDR_SIZE > cap)
+		return -1;
+	return fake_read(cfd, body, h->len - MEMD_HDR_SIZE);
+}
+
+int fake_answer(int cfd, const struct memd_hdr *req, int32_t status, const void *body, size_t blen,
+                int fd)
+{
+	static uint8_t frame[MEMD_FRAME_MAX];
+
+	if (MEMD_HDR_SIZE + blen > sizeof(frame))
+		return -1;
+	if (blen == 0)
+		body = frame; /* memcpy of nothing, from somewhere */
+	if (fake_send(cfd, frame, fake_frame(frame, req, status, body, blen), &fd, fd >= 0) == 0)
+		return 0;
+	return errno == EPIPE || errno == ECONNRESET ? 1 : -1;
+}
+
 /* Build the reply frame to req (status, body) in out; returns its length. */
 size_t fake_frame(uint8_t *out, const struct memd_hdr *req, int32_t status, const void *body,
                   size_t blen)
@@ -137,12 +166,17 @@ static int fake_main(void *arg)
 /* Start the fake daemon running script; the client connects to F.sock. */
 void fake_start(int (*script)(int cfd))
 {
+	/* No client-side cache: only the requests the tests make. */
+	cr_assert_eq(setenv("MEMC_CACHE_BYTES", "0", 1), 0);
+	fake_listen(script);
+}
+
+void fake_listen(int (*script)(int cfd))
+{
 	const char *tmp = getenv("TMPDIR");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int n;
 
-	/* No client-side cache: only the requests the tests make. */
-	cr_assert_eq(setenv("MEMC_CACHE_BYTES", "0", 1), 0);
 	snprintf(F.dir, sizeof(F.dir), "%s/memd-replies-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(F.dir), "mkdtemp: %s", strerror(errno));
 	n = snprintf(F.sock, sizeof(F.sock), "%s/fake.sock", F.dir);

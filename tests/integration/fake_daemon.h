@@ -8,9 +8,12 @@
  * the connected socket: reading requests (fake_expect) and answering with
  * frames built by fake_frame, sent by fake_send (with fds if the reply
  * carries any), whole or in pieces and with whatever delays the test
- * wants.  The client cache is off (MEMC_CACHE_BYTES=0), so the client
- * sends exactly the requests the test makes.  Used by test_replies.c and
- * test_spin.c; every test names fake_fini as its Criterion .fini.
+ * wants; or it serves whatever comes (fake_next, fake_answer) until the
+ * client hangs up.  fake_start turns the client cache off
+ * (MEMC_CACHE_BYTES=0), so the client sends exactly the requests the test
+ * makes; fake_listen leaves it on.  Used by test_replies.c, test_spin.c
+ * and test_cache_lease.c; every test names fake_fini as its Criterion
+ * .fini.
  */
 #ifndef MEMD_TEST_FAKE_DAEMON_H
 #define MEMD_TEST_FAKE_DAEMON_H
@@ -51,6 +54,18 @@ int fake_read(int cfd, void *buf, size_t len);
  * bytes) goes to body. */
 int fake_expect(int cfd, uint16_t op, struct memd_hdr *h, void *body, size_t cap);
 
+/* Read the next request, whatever it is, waiting up to FAKE_REPLY_MS for
+ * it: *h, and its body into body (cap bytes at most).  0, 1 if the client
+ * has gone (EOF, or a reset: a client may close with a reply unread), -1
+ * on an error, a timeout or a body larger than cap. */
+int fake_next(int cfd, struct memd_hdr *h, void *body, size_t cap);
+
+/* Answer req with status and body (blen bytes, MEMD_FRAME_MAX at most in
+ * all), with fd attached if fd >= 0.  0 if sent, 1 if the client has
+ * gone, -1 on another error. */
+int fake_answer(int cfd, const struct memd_hdr *req, int32_t status, const void *body, size_t blen,
+                int fd);
+
 /* Build the reply frame to req (status, body) in out; returns its length. */
 size_t fake_frame(uint8_t *out, const struct memd_hdr *req, int32_t status, const void *body,
                   size_t blen);
@@ -62,8 +77,13 @@ int fake_send(int cfd, const void *buf, size_t len, const int *fds, int nfds);
  * timeout. */
 int fake_wait_eof(int cfd);
 
-/* Start the fake daemon running script; the client connects to F.sock. */
+/* Start the fake daemon running script, with the client cache off for the
+ * clients this test connects ($MEMC_CACHE_BYTES=0); the client connects
+ * to F.sock. */
 void fake_start(int (*script)(int cfd));
+
+/* fake_start, leaving the environment (and so the client cache) alone. */
+void fake_listen(int (*script)(int cfd));
 
 /* Connect libmemclient to the fake daemon. */
 memc_client *fake_connect(void);
