@@ -22,30 +22,18 @@
  * Cost: up to one CPU for busy_poll_us after the last request, so a client
  * sending a request every busy_poll_us keeps memd at 100 %.  memd runs
  * under SCHED_BATCH (sched_policy.c), so a polling memd does not preempt
- * a woken application; and when memd may run on one CPU only (its
- * affinity at start) the window is off whatever the configuration says,
- * because the client memd polls for might need that very CPU.
- * busy_poll_us = 0 turns it off.
+ * a woken application; and on a machine with one CPU online the window is
+ * off whatever the configuration says, because there the client memd
+ * polls for needs that very CPU.  The test is the CPUs online, not memd's
+ * affinity: pinning memd to a core of its own is where polling serves
+ * best.  Pinning memd and its clients to one shared core is the case to
+ * set busy_poll_us = 0 for.
  */
 #include "busy_poll.h"
 
 #include "log.h"
 
-#include <sched.h>
 #include <unistd.h>
-
-/* CPUs memd may run on: its affinity mask (taskset, CPUAffinity=), else
- * the CPUs online. */
-static unsigned busy_poll_cpus(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		return (unsigned)CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
 
 static void busy_poll_cb(uv_idle_t *h)
 {
@@ -57,11 +45,12 @@ static void busy_poll_cb(uv_idle_t *h)
 
 int busy_poll_init(struct busy_poll *bp, uv_loop_t *loop)
 {
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc;
 
 	bp->window_ns = 0;
 	bp->last_ns = 0;
-	bp->cpus = busy_poll_cpus();
+	bp->cpus = n > 0 ? (unsigned)n : 1;
 	rc = uv_idle_init(loop, &bp->idle);
 	if (rc < 0)
 		return rc;
@@ -75,8 +64,7 @@ void busy_poll_set(struct busy_poll *bp, uint32_t us)
 	if (us > BUSY_POLL_MAX_US)
 		us = BUSY_POLL_MAX_US;
 	if (us > 0 && bp->cpus < 2) {
-		log_info("busy_poll_us = %u: off: memd may run on %u CPU only", (unsigned)us,
-		         bp->cpus);
+		log_info("busy_poll_us = %u: off: %u CPU online", (unsigned)us, bp->cpus);
 		us = 0;
 	}
 	bp->window_ns = (uint64_t)us * 1000u;

@@ -17,16 +17,16 @@ struct busy_poll {
 	                     * then returns at once instead of sleeping */
 	uint64_t window_ns; /* the window; 0: off */
 	uint64_t last_ns;   /* uv_hrtime() of the last request seen */
-	unsigned cpus;      /* CPUs memd may run on, at init */
+	unsigned cpus;      /* CPUs online, at init */
 };
 
 /* Set bp up on loop, closed (no window).  The idle handle is unreferenced:
  * it never keeps the loop alive by itself.  0 or a libuv error. */
 int busy_poll_init(struct busy_poll *bp, uv_loop_t *loop);
 
-/* Take busy_poll_us (0..BUSY_POLL_MAX_US; 0 turns it off).  When memd may
- * run on one CPU only, the window stays off (polling could take the CPU
- * from the client memd waits for), and a call asking for one logs so. */
+/* Take busy_poll_us (0..BUSY_POLL_MAX_US; 0 turns it off).  With one CPU
+ * online the window stays off (polling would take the CPU from the client
+ * memd waits for), and a call asking for one logs so. */
 void busy_poll_set(struct busy_poll *bp, uint32_t us);
 
 /* Open the window (busy_poll_note's slow side). */

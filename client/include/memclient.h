@@ -70,9 +70,10 @@
  * turns the cache off.  A call that waits for memd polls for the reply
  * without sleeping for MEMC_SPIN_US microseconds (0..10000, default 50;
  * 0 or an invalid value: never) before it sleeps, since a reply that
- * comes that soon is then read without an idle CPU's wake-up; a process
- * that may run on one CPU only never polls.  The cache refuses what memd refuses: freeing a
- * block twice or by an interior reference gives -EINVAL, a block this
+ * comes that soon is then read without an idle CPU's wake-up; on a
+ * machine with one CPU online it never polls.  The cache refuses what
+ * memd refuses: freeing a block twice or by an interior reference gives
+ * -EINVAL, a block this
  * client does not hold -EPERM, and neither is ever cached.
  *
  * Quotas.  A pool may cap the bytes one client (client_quota) or all the
