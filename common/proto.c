@@ -157,6 +157,16 @@ static int proto_cache_page_req_check(const void *body, size_t len)
 	return r.flags == 0 && r.pad == 0 ? 0 : -EINVAL;
 }
 
+static int proto_ring_req_check(const void *body, size_t len)
+{
+	struct memd_ring_req r;
+
+	if (len != sizeof(r))
+		return -EINVAL;
+	memcpy(&r, body, sizeof(r));
+	return r.flags == 0 && r.pad == 0 ? 0 : -EINVAL;
+}
+
 int proto_name_valid(const char *name, uint32_t len)
 {
 	if (len < 1 || len > MEMD_NAME_MAX)
@@ -227,6 +237,10 @@ int proto_req_validate(const struct memd_hdr *h, const void *body, size_t body_l
 		return proto_map_req_check(body, body_len);
 	case MEMD_OP_CACHE_PAGE:
 		return proto_cache_page_req_check(body, body_len);
+	case MEMD_OP_RING:
+		return proto_ring_req_check(body, body_len);
+	case MEMD_OP_RING_KICK:
+		return body_len == 0 ? 0 : -EINVAL;
 	case MEMD_OP_MAX_:
 		break;
 	}
@@ -349,6 +363,20 @@ static int proto_cache_page_rep_check(const void *body, size_t len)
 	return 0;
 }
 
+/* The ring must be exactly the one proto.h describes, as the cache page. */
+static int proto_ring_rep_check(const void *body, size_t len)
+{
+	struct memd_ring_rep r;
+
+	if (len != sizeof(r))
+		return -EPROTO;
+	memcpy(&r, body, sizeof(r));
+	if (r.size != MEMD_RING_SIZE || r.slots != MEMD_RING_SLOTS ||
+	    r.slot_size != MEMD_RING_SLOT_SIZE)
+		return -EPROTO;
+	return 0;
+}
+
 /* Check a status-0 reply body (or any FREE_BATCH body) for req_op. */
 static int proto_rep_body_check(uint16_t req_op, int32_t status, const void *body, size_t len)
 {
@@ -377,6 +405,9 @@ static int proto_rep_body_check(uint16_t req_op, int32_t status, const void *bod
 		return proto_map_rep_check(body, len);
 	case MEMD_OP_CACHE_PAGE:
 		return proto_cache_page_rep_check(body, len);
+	case MEMD_OP_RING:
+		return proto_ring_rep_check(body, len);
+	case MEMD_OP_RING_KICK: /* never answered */
 	case MEMD_OP_MAX_:
 		break;
 	}
@@ -385,8 +416,9 @@ static int proto_rep_body_check(uint16_t req_op, int32_t status, const void *bod
 
 int proto_rep_validate(uint16_t req_op, const struct memd_hdr *h, const void *body, size_t body_len)
 {
-	if (req_op == 0 || (req_op >= MEMD_OP_MAX_ && !proto_is_stats_op(req_op)))
-		return -EPROTO;
+	if (req_op == 0 || req_op == MEMD_OP_RING_KICK ||
+	    (req_op >= MEMD_OP_MAX_ && !proto_is_stats_op(req_op)))
+		return -EPROTO; /* RING_KICK is never answered */
 	if (h->op != (req_op | MEMD_OP_REPLY) || h->len != MEMD_HDR_SIZE + body_len)
 		return -EPROTO;
 	if (!proto_status_ok(h->status))
@@ -408,6 +440,7 @@ const char *proto_op_name(uint16_t op)
 	        [MEMD_OP_SHARE] = "SHARE",         [MEMD_OP_RETAIN] = "RETAIN",
 	        [MEMD_OP_PUBLISH] = "PUBLISH",     [MEMD_OP_LOOKUP] = "LOOKUP",
 	        [MEMD_OP_UNPUBLISH] = "UNPUBLISH", [MEMD_OP_CACHE_PAGE] = "CACHE_PAGE",
+	        [MEMD_OP_RING] = "RING",           [MEMD_OP_RING_KICK] = "RING_KICK",
 	};
 	uint16_t base = op & (uint16_t)~MEMD_OP_REPLY;
 

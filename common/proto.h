@@ -59,8 +59,10 @@ enum memd_op {
 	MEMD_OP_UNPUBLISH = 13, /* name_req -> empty: drop a name's hold */
 	/* The client cache (issue 7): */
 	MEMD_OP_CACHE_PAGE = 14, /* cache_page_req -> cache_page_rep + SCM_RIGHTS fd */
+	MEMD_OP_RING = 15,       /* ring_req -> ring_rep + SCM_RIGHTS fd */
+	MEMD_OP_RING_KICK = 16,  /* empty -> no reply at all: look at the ring */
 	/* 32.. for stats. */
-	MEMD_OP_MAX_ = 15
+	MEMD_OP_MAX_ = 17
 };
 
 /* Frame header.  len counts the header and the body. */
@@ -286,6 +288,88 @@ struct memd_cache_page_rep {
 	uint32_t pad;   /* 0 */
 };
 _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
+
+/* ---- The request ring (issue 7) ----
+ *
+ * A client may send the requests it does not wait for (ALLOC_BATCH and
+ * FREE_BATCH, nothing else) through a ring in shared memory instead of
+ * the socket, so that sending one costs no system call.  RING gives the
+ * client its ring: the daemon creates a memfd of MEMD_RING_SIZE bytes,
+ * seals its size (F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL: the client
+ * can never make the daemon's mapping fault), maps it read-write and
+ * sends the fd with the reply; the client maps it read-write too.  One
+ * ring per session (a second RING gets -EEXIST); it goes with the session.
+ *
+ * Layout: struct memd_ring_ctl, then MEMD_RING_SLOTS slots of
+ * MEMD_RING_SLOT_SIZE bytes.  The client writes a request frame (header
+ * and body exactly as on the socket; len at most MEMD_RING_SLOT_SIZE)
+ * into slot tail % MEMD_RING_SLOTS and then publishes tail + 1 (a release
+ * store); it may write a slot again only once head has passed it.  The
+ * daemon keeps its own head: it reads tail (acquire), copies each frame
+ * out before it looks at it, publishes head (release) and runs the frame
+ * as if it had come on the socket.  Its reply comes on the socket, in
+ * order: the daemon runs every published frame before it runs a frame
+ * that arrives on the socket, so ring and socket together keep the
+ * client's order (a client publishes nothing while it waits for a reply
+ * on the socket).  A tail more than MEMD_RING_SLOTS ahead of head, a
+ * frame longer than a slot or with a bad header, or an opcode other than
+ * ALLOC_BATCH and FREE_BATCH in the ring is a protocol error: the daemon
+ * closes the connection.  The client must never trust head beyond "these
+ * slots are free"; the daemon never trusts anything it reads here beyond
+ * the frame it copied.
+ *
+ * Waking the daemon: it reads the ring whenever it reads the socket and
+ * while it polls after a request (busy_poll_us).  Before it may sleep it
+ * stores sleeping = 1, makes that visible (a full fence), and reads tail
+ * once more; when it wakes it stores sleeping = 0.  A client that
+ * published a frame fences too, then reads sleeping: if it is 1, it sends
+ * RING_KICK on the socket, a frame with no body (len MEMD_HDR_SIZE) that
+ * the daemon answers with nothing at all: the only request without a
+ * reply.  Either the daemon's last look sees the frame or the client sees
+ * sleeping; a kick too many costs one wake-up.  A full ring (tail - head
+ * == MEMD_RING_SLOTS) just means the client sends on the socket. */
+
+#define MEMD_RING_SLOTS     16u   /* request slots in a ring */
+#define MEMD_RING_SLOT_SIZE 8256u /* bytes per slot: a FREE_BATCH of MEMD_BATCH_MAX refs */
+
+/* The head of a ring: the client's tail and the daemon's head and
+ * sleeping flag on lines of their own.  Accessed with atomic builtins. */
+struct memd_ring_ctl {
+	uint32_t tail;     /* client: frames published (wraps) */
+	uint32_t pad0[15]; /* 0 */
+	uint32_t head;     /* daemon: frames consumed (wraps) */
+	uint32_t sleeping; /* daemon: 1 while it may sleep; a client kicks */
+	uint32_t pad1[14]; /* 0 */
+};
+_Static_assert(sizeof(struct memd_ring_ctl) == 128, "ring_ctl size");
+_Static_assert(MEMD_RING_SLOT_SIZE % 64 == 0 &&
+                       MEMD_RING_SLOT_SIZE >= MEMD_HDR_SIZE + 8 + MEMD_BATCH_MAX * 8,
+               "a ring slot holds the largest FREE_BATCH");
+
+/* Bytes of a ring: the head and the slots, rounded up to 4 KiB pages. */
+#define MEMD_RING_SIZE                                                                             \
+	((sizeof(struct memd_ring_ctl) + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE + 4095u) & ~4095u)
+
+/* The slot of frame number i in a ring mapped at base. */
+#define MEMD_RING_SLOT(base, i)                                                                    \
+	((unsigned char *)(base) + sizeof(struct memd_ring_ctl) +                                  \
+	 (size_t)((i) % MEMD_RING_SLOTS) * MEMD_RING_SLOT_SIZE)
+
+/* RING request. */
+struct memd_ring_req {
+	uint32_t flags; /* reserved, 0 */
+	uint32_t pad;   /* 0 */
+};
+_Static_assert(sizeof(struct memd_ring_req) == 8, "ring_req size");
+
+/* RING reply; with status 0 the memfd rides along as SCM_RIGHTS.  Errors:
+ * -EEXIST (the session has its ring already), -ENOMEM, -EMFILE. */
+struct memd_ring_rep {
+	uint64_t size;      /* bytes of the ring: MEMD_RING_SIZE */
+	uint32_t slots;     /* MEMD_RING_SLOTS */
+	uint32_t slot_size; /* MEMD_RING_SLOT_SIZE */
+};
+_Static_assert(sizeof(struct memd_ring_rep) == 16, "ring_rep size");
 
 /* Is name[0..cap) a valid wire name of len bytes (1..MEMD_NAME_MAX
  * printable bytes, zeros after)?  Pure; cap must be MEMD_NAME_MAX + 1. */

@@ -254,7 +254,7 @@ Test(protocol, length_below_header_size_closes_the_connection, .fini = harness_f
 
 Test(protocol, unknown_opcode_gets_eopnotsupp_and_stays_open, .fini = harness_fini)
 {
-	static const uint16_t ops[] = {0, 16, 31, 0x7ffe, 0x7fff}; /* never assigned */
+	static const uint16_t ops[] = {0, MEMD_OP_MAX_, 31, 0x7ffe, 0x7fff}; /* never assigned */
 	struct bystander b;
 	int fd;
 
