@@ -300,23 +300,23 @@ _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
  * sends the fd with the reply; the client maps it read-write too.  One
  * ring per session (a second RING gets -EEXIST); it goes with the session.
  *
- * Layout: struct memd_ring_ctl, then MEMD_RING_SLOTS slots of
- * MEMD_RING_SLOT_SIZE bytes.  The client writes a request frame (header
- * and body exactly as on the socket; len at most MEMD_RING_SLOT_SIZE)
- * into slot tail % MEMD_RING_SLOTS and then publishes tail + 1 (a release
- * store); it may write a slot again only once head has passed it.  The
- * daemon keeps its own head: it reads tail (acquire), copies each frame
- * out before it looks at it, publishes head (release) and runs the frame
- * as if it had come on the socket.  Its reply comes on the socket, in
- * order: the daemon runs every published frame before it runs a frame
- * that arrives on the socket, so ring and socket together keep the
- * client's order (a client publishes nothing while it waits for a reply
- * on the socket).  A tail more than MEMD_RING_SLOTS ahead of head, a
- * frame longer than a slot or with a bad header, or an opcode other than
- * ALLOC_BATCH and FREE_BATCH in the ring is a protocol error: the daemon
- * closes the connection.  The client must never trust head beyond "these
- * slots are free"; the daemon never trusts anything it reads here beyond
- * the frame it copied.
+ * Layout: struct memd_ring_ctl at the start, then from
+ * MEMD_RING_SLOTS_OFFSET MEMD_RING_SLOTS slots of MEMD_RING_SLOT_SIZE
+ * bytes (a FREE_BATCH of up to MEMD_RING_BATCH_MAX refs fits one).  The client writes a request
+ * frame (header and body exactly as on the socket; len at most MEMD_RING_SLOT_SIZE) into slot tail
+ * % MEMD_RING_SLOTS and then publishes tail + 1 (a release store); it may write a slot again only
+ * once head has passed it.  The daemon keeps its own head: it reads tail (acquire), copies each
+ * frame out before it looks at it, publishes head (release) and runs the frame as if it had come on
+ * the socket.  Its reply comes on the socket, in order: the daemon runs every published frame
+ * before it runs a frame that arrives on the socket, so ring and socket together keep the client's
+ * order (a client publishes nothing while it waits for a reply on the socket).  The other way round
+ * the daemon cannot tell: a frame published after a request was sent on the socket may run first,
+ * its reply overtaking that request's.  So a client publishes nothing while any request it sent on
+ * the socket is unanswered, also one it does not wait for (a batch sent on the socket because the
+ * ring was full).  A tail more than MEMD_RING_SLOTS ahead of head, a frame longer than a slot or
+ * with a bad header, or an opcode other than ALLOC_BATCH and FREE_BATCH in the ring is a protocol
+ * error: the daemon closes the connection.  The client must never trust head beyond "these slots
+ * are free"; the daemon never trusts anything it reads here beyond the frame it copied.
  *
  * Waking the daemon: it reads the ring whenever it reads the socket and
  * while it polls after a request (busy_poll_us).  Before it may sleep it
@@ -329,8 +329,11 @@ _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
  * sleeping; a kick too many costs one wake-up.  A full ring (tail - head
  * == MEMD_RING_SLOTS) just means the client sends on the socket. */
 
-#define MEMD_RING_SLOTS     16u   /* request slots in a ring */
-#define MEMD_RING_SLOT_SIZE 8256u /* bytes per slot: a FREE_BATCH of MEMD_BATCH_MAX refs */
+#define MEMD_RING_SLOTS     8u    /* request slots: as many as a client has pending */
+#define MEMD_RING_SLOT_SIZE 4096u /* bytes per slot, page-aligned */
+
+/* The largest FREE_BATCH a slot holds; a larger one goes on the socket. */
+#define MEMD_RING_BATCH_MAX ((MEMD_RING_SLOT_SIZE - MEMD_HDR_SIZE - 8u) / 8u)
 
 /* The head of a ring: the client's tail and the daemon's head and
  * sleeping flag on lines of their own.  Accessed with atomic builtins. */
@@ -342,17 +345,18 @@ struct memd_ring_ctl {
 	uint32_t pad1[14]; /* 0 */
 };
 _Static_assert(sizeof(struct memd_ring_ctl) == 128, "ring_ctl size");
-_Static_assert(MEMD_RING_SLOT_SIZE % 64 == 0 &&
-                       MEMD_RING_SLOT_SIZE >= MEMD_HDR_SIZE + 8 + MEMD_BATCH_MAX * 8,
-               "a ring slot holds the largest FREE_BATCH");
 
-/* Bytes of a ring: the head and the slots, rounded up to 4 KiB pages. */
-#define MEMD_RING_SIZE                                                                             \
-	((sizeof(struct memd_ring_ctl) + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE + 4095u) & ~4095u)
+/* The slots start on the page after the head's, each on pages of its own,
+ * so a client touches (makes resident) one page per slot for a small
+ * request and the whole ring is 36 KiB. */
+#define MEMD_RING_SLOTS_OFFSET 4096u
+#define MEMD_RING_SIZE         (MEMD_RING_SLOTS_OFFSET + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE)
+_Static_assert(MEMD_RING_SLOT_SIZE % 4096 == 0 && MEMD_RING_BATCH_MAX >= 256,
+               "ring slots are whole pages and hold a good batch");
 
 /* The slot of frame number i in a ring mapped at base. */
 #define MEMD_RING_SLOT(base, i)                                                                    \
-	((unsigned char *)(base) + sizeof(struct memd_ring_ctl) +                                  \
+	((unsigned char *)(base) + MEMD_RING_SLOTS_OFFSET +                                        \
 	 (size_t)((i) % MEMD_RING_SLOTS) * MEMD_RING_SLOT_SIZE)
 
 /* RING request. */

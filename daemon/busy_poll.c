@@ -11,13 +11,17 @@
  * returns, the next lease), so the next request usually comes within
  * tens of microseconds of the last.
  *
- * How: busy_poll_note() (each read from a client) stamps the time and
- * starts an idle handle.  While an idle handle is active, libuv polls with
- * a zero timeout, so the loop spins through epoll_wait(0); the handle's
- * callback stops it once window_ns passed without a request.  An idle
- * memd therefore never spins, and a busy one spins at most window_ns past
- * its last request.  The handle is unreferenced: it never keeps the loop
- * (and so shutdown) waiting.
+ * How: busy_poll_note() (each read from a client, and each look at a
+ * request ring that found frames: ring.c) stamps the time and starts an
+ * idle handle.  While an idle handle is active, libuv polls with a zero
+ * timeout, so the loop spins through epoll_wait(0); the handle's callback
+ * stops it once window_ns passed without a request.  An idle memd
+ * therefore never spins, and a busy one spins at most window_ns past its
+ * last request.  While it spins, the server's check handle reads the
+ * request rings after every poll, so frames a client writes there are
+ * picked up without the client making a system call; only a loop about
+ * to block has to tell the rings so (ring_before_sleep).  The handle is
+ * unreferenced: it never keeps the loop (and so shutdown) waiting.
  *
  * Cost: up to one CPU for busy_poll_us after the last request, so a client
  * sending a request every busy_poll_us keeps memd at 100 %.  memd runs

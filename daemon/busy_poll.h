@@ -7,6 +7,7 @@
 #ifndef MEMD_BUSY_POLL_H
 #define MEMD_BUSY_POLL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -40,6 +41,12 @@ static inline void busy_poll_note(struct busy_poll *bp)
 	bp->last_ns = uv_hrtime();
 	if (!uv_is_active((uv_handle_t *)&bp->idle))
 		busy_poll_open(bp);
+}
+
+/* Is the window open (the loop's next poll will not block)? */
+static inline bool busy_poll_active(const struct busy_poll *bp)
+{
+	return uv_is_active((const uv_handle_t *)&bp->idle) != 0;
 }
 
 /* Close the handle (shutdown and failed start-up). */

@@ -11,6 +11,17 @@
  * (a partial frame) is moved to the front; rbuf grows to hold the largest
  * frame announced, so it never exceeds MEMD_FRAME_MAX.
  *
+ * The request ring.  A connection may also have a ring (ring.c) through
+ * which its client sends ALLOC_BATCH and FREE_BATCH without a system
+ * call.  conn_process() runs a pass on the ring before it dispatches each
+ * frame from the socket (a RING_KICK too), so that what the client
+ * published before it sent that frame runs first: the client's order.
+ * The loop also drains the rings between rounds of I/O (ring.c), through
+ * conn_drain_ring(), which brackets the pass like conn_process (in_dispatch
+ * set: replies are only queued; flushed at the end).  At EOF one last pass
+ * runs what the client published before it went.  A throttled or closing
+ * connection's ring is not drained, like its buffered input.
+ *
  * Output.  Replies are appended to an ordered queue of entries (struct
  * conn_out).  An entry is either plain bytes, written with uv_write, or
  * bytes whose first byte carries a file descriptor (a MAP reply).  libuv
@@ -49,12 +60,15 @@
  * is empty; conn_close() closes at once.  Either way uv_close is called on
  * both handles (pipe and retry timer) and the conn is freed only in the
  * close callback of the last one, which also drops unsent replies (closing
- * their fds) and the spare entries, releases the session (every held
- * block returns to its pool) and unlinks the conn from the server.
+ * their fds) and the spare entries, unmaps the ring (unlinking the conn
+ * from the server's rings), releases the session (every held block
+ * returns to its pool) and unlinks the conn from the server.  Closing
+ * stops input from the ring as from the socket.
  *
  * Ownership: the conn owns its handles, rbuf, every queued and spare entry
- * and the dup'd fds inside queued ones, and its session.  The server owns
- * the list the conn is linked into.
+ * and the dup'd fds inside queued ones, its session and its ring's
+ * mapping (unmapped in the close callback, just before the session is
+ * released).  The server owns the lists the conn is linked into.
  */
 #include "conn.h"
 
@@ -210,6 +224,7 @@ static void conn_close_cb(uv_handle_t *h)
 	while (c->out_head != NULL)
 		conn_out_pop(c, c->out_head);
 	conn_spares_free(c);
+	ring_destroy(c);
 	freed = session_release(&c->session);
 	log_info("session %llu closed (pid %d, '%s'): %llu block(s) returned",
 	         (unsigned long long)c->session.id, (int)c->session.pid, c->session.name,
@@ -557,6 +572,11 @@ static void conn_process(struct conn *c)
 			}
 			break;
 		}
+		if (c->ring.ctl != NULL) {
+			ring_drain(c); /* what was published before this frame came */
+			if (c->closing || c->close_requested || c->throttled)
+				break;
+		}
 		dispatch_request(c, &h, c->rbuf + pos + MEMD_HDR_SIZE, h.len - MEMD_HDR_SIZE);
 		pos += h.len;
 	}
@@ -569,6 +589,23 @@ static void conn_process(struct conn *c)
 		return;
 	conn_update_reading(c);
 	conn_flush(c);
+}
+
+unsigned conn_drain_ring(struct conn *c)
+{
+	unsigned ran;
+
+	memd_assert(!c->in_dispatch);
+	if (c->ring.ctl == NULL || c->closing || c->close_requested || c->throttled)
+		return 0;
+	c->in_dispatch = true;
+	ran = ring_drain(c);
+	c->in_dispatch = false;
+	if (c->closing || (ran == 0 && !c->close_requested))
+		return ran; /* nothing queued, nothing to finish */
+	conn_update_reading(c);
+	conn_flush(c);
+	return ran;
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -593,10 +630,12 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			          uv_strerror((int)nread));
 		/* EOF: the peer is gone or half-closed; replies already
 		 * queued still go out if it reads them. */
-		if (nread == UV_EOF)
+		if (nread == UV_EOF) {
+			conn_drain_ring(c); /* published before it went */
 			conn_close_after_flush(c);
-		else
+		} else {
 			conn_close(c);
+		}
 		return;
 	}
 	if (nread == 0)

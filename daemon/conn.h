@@ -8,7 +8,9 @@
  *
  * Requests are decoded here and handed to dispatch_request() one complete,
  * validated frame at a time; handlers answer through conn_reply() or
- * conn_reply_fd() and may ask for conn_close_after_flush().
+ * conn_reply_fd() and may ask for conn_close_after_flush().  Requests
+ * that come through the connection's request ring (ring.h) take the same
+ * way, and their replies the same queue.
  */
 #ifndef MEMD_CONN_H
 #define MEMD_CONN_H
@@ -19,6 +21,7 @@
 #include <uv.h>
 
 #include "proto.h"
+#include "ring.h"
 #include "session.h"
 
 struct memd_server;
@@ -35,6 +38,7 @@ struct conn {
 	struct memd_server *srv;   /* the server this connection belongs to */
 	struct conn *prev, *next;  /* links in srv->conns */
 	struct session session;    /* peer identity, holds, pool table */
+	struct ring ring;          /* the request ring (RING), ring.ctl NULL if none */
 	uint8_t *rbuf;             /* read buffer (malloc'd) */
 	size_t rlen;               /* bytes of rbuf holding unprocessed input */
 	size_t rcap;               /* capacity of rbuf */
@@ -74,6 +78,13 @@ int conn_reply(struct conn *c, const struct memd_hdr *req, int32_t status, const
  * -EMFILE (dup failed; no reply was queued: answer with an error). */
 int conn_reply_fd(struct conn *c, const struct memd_hdr *req, int32_t status, const void *body,
                   size_t body_len, int fd_pass);
+
+/* Run the frames published in c's request ring (ring_drain) from outside
+ * the processing of its socket input, then write the replies out (and
+ * resume or close as the queue allows), as after frames read from the
+ * socket.  Nothing for a connection that may not process input now.  The
+ * number of frames run. */
+unsigned conn_drain_ring(struct conn *c);
 
 /* Close the connection once every queued reply has been written; no more
  * requests are read or processed.  Idempotent. */

@@ -1,8 +1,9 @@
 /*
  * dispatch.c - opcode -> handler, and the handlers themselves.
  *
- * Every request gets exactly one reply, queued on its connection in
- * request order.  The rules, in the order they are applied:
+ * Every request but RING_KICK gets exactly one reply, queued on its
+ * connection in request order.  The rules, in the order they are applied
+ * (after RING_KICK, see "Request ring" below):
  *
  *   1. Before a successful HELLO, any other opcode is answered -EPROTO and
  *      the connection closes once that reply is flushed.
@@ -45,6 +46,21 @@
  * dup) and keeps only the mapping, in the session.  If the reply cannot
  * be queued the page is dropped again, so the client may ask anew.
  *
+ * Request ring: RING asks ring.c for the connection's ring and sends its
+ * memfd with the reply, as CACHE_PAGE does (the daemon keeps only the
+ * mapping; a reply that cannot be queued drops the ring again).  Frames
+ * from the ring come through dispatch_request() like frames from the
+ * socket (ring.c checks first that they are ALLOC_BATCH or FREE_BATCH
+ * with a sound header); from here on nothing tells them apart, so a bad
+ * body in the ring gets -EINVAL as it would on the socket, and the
+ * connection stays.  RING_KICK with no body
+ * is the one request without a reply: it is taken before every rule
+ * above (even before HELLO, where it can do nothing: there is no ring
+ * yet) and does nothing, because what it asks for, a look at the ring,
+ * conn.c did before it handed the kick over.  A RING_KICK with a body is
+ * not a kick: it goes the general way and gets -EINVAL (-EPROTO and a
+ * close before HELLO).
+ *
  * The handlers own nothing: batch bodies are built in the server's scratch
  * buffer (one loop thread, one request at a time) and copied into the
  * reply queue by conn_reply().
@@ -60,6 +76,7 @@
 #include "debug.h"
 #include "log.h"
 #include "pool.h"
+#include "ring.h"
 #include "server.h"
 #include "session.h"
 #include "stats.h"
@@ -416,6 +433,31 @@ static int dispatch_cache_page(struct conn *c, const struct memd_hdr *h, const v
 	return 0;
 }
 
+static int dispatch_ring(struct conn *c, const struct memd_hdr *h, const void *body,
+                         size_t body_len)
+{
+	struct memd_ring_rep rep = {
+	        .size = MEMD_RING_SIZE,
+	        .slots = MEMD_RING_SLOTS,
+	        .slot_size = MEMD_RING_SLOT_SIZE,
+	};
+	int err, fd;
+
+	(void)body;
+	(void)body_len;
+	err = ring_create(c, &fd);
+	if (err < 0)
+		return err;
+	err = conn_reply_fd(c, h, 0, &rep, sizeof(rep), fd);
+	close(fd);
+	if (err < 0) {
+		ring_destroy(c);
+		return err;
+	}
+	log_debug("session %llu: request ring sent", (unsigned long long)c->session.id);
+	return 0;
+}
+
 /* Handlers by opcode; NULL: no such opcode (-EOPNOTSUPP).  HELLO is
  * handled before the table is consulted. */
 static const dispatch_fn dispatch_table[MEMD_OP_TABLE_SIZE] = {
@@ -432,6 +474,7 @@ static const dispatch_fn dispatch_table[MEMD_OP_TABLE_SIZE] = {
         [MEMD_OP_LOOKUP] = dispatch_lookup,
         [MEMD_OP_UNPUBLISH] = dispatch_unpublish,
         [MEMD_OP_CACHE_PAGE] = dispatch_cache_page,
+        [MEMD_OP_RING] = dispatch_ring,
         /* memctl's operator view (stats.c) */
         [MEMD_OP_STATS_STATUS] = stats_status,
         [MEMD_OP_STATS_POOLS] = stats_pools,
@@ -451,6 +494,8 @@ void dispatch_request(struct conn *c, const struct memd_hdr *h, const void *body
 	int err;
 
 	memd_assert(!(h->op & MEMD_OP_REPLY));
+	if (h->op == MEMD_OP_RING_KICK && body_len == 0)
+		return; /* never answered; conn.c drained the ring already */
 	if (h->op == MEMD_OP_HELLO) {
 		dispatch_hello(c, h, body, body_len);
 		return;

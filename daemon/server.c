@@ -4,9 +4,20 @@
  * One struct memd_server holds everything the daemon has; there are no
  * globals.  Handles reach it through their data pointer.  The server owns
  * the loop, the pool set, the listening pipe, the signal handles, the
- * watchdog timer, the busy-poll idle handle, the notify socket, the shm prefix lock and the list of
- * connections (each connection owns itself and unlinks itself in its close
+ * watchdog timer, the busy-poll idle handle, the check and prepare
+ * handles around each poll, the notify socket, the shm prefix lock, the
+ * list of connections and the list of those with a request ring (each
+ * connection owns itself and unlinks itself from both in its close
  * callback).
+ *
+ * Around each poll: a check handle runs after every round of I/O: it
+ * drains the request rings (ring.c: frames clients wrote into shared
+ * memory) and then the pools' deferred trim passes, once the replies of
+ * that round are written.  A prepare handle runs just before libuv
+ * computes the poll's timeout: when the loop may block (no busy-poll
+ * window open) it tells the rings so and takes a last look at them
+ * (ring_before_sleep).  Both are unreferenced: neither keeps the loop
+ * alive.
  *
  * Startup, in order: ignore SIGPIPE (libuv writes with write(2); a peer
  * that vanished must give EPIPE, not kill the daemon), the scheduling
@@ -19,7 +30,8 @@
  * too-small /dev/shm is one clear sentence, not an ENOSPC from the Nth
  * pool), pools (each pool's first segment is created now), signal
  * handles, the watchdog timer, the busy-poll window (busy_poll.c; a
- * reload applies busy_poll_us again), then the socket.
+ * reload applies busy_poll_us again), the check and prepare handles, then
+ * the socket.
  *
  * The socket: under systemd socket activation ($LISTEN_PID is our pid,
  * $LISTEN_FDS is 1) fd 3 is the listening socket; it is checked (a
@@ -42,13 +54,14 @@
  * Shutdown (SIGTERM, SIGINT or server_stop): send STOPPING=1, close the
  * listener and remove the socket file, close every connection now (each
  * close callback releases its session's blocks back to the pools), close
- * the timer, and unreference the signal handles (they stay installed until
- * server_fini, so a second SIGTERM during shutdown is not fatal).  uv_run()
- * then returns because no referenced handle is left, and server_fini()
- * destroys the pools, which unlinks every segment, closes the signal
- * handles, releases the prefix lock and closes the loop.  A failure
- * halfway through server_init() undoes what was done, in reverse order,
- * through the labels at its end.
+ * the timer and the idle, check and prepare handles, and unreference the
+ * signal handles (they stay installed until server_fini, so a second
+ * SIGTERM during shutdown is not fatal).  uv_run() then returns because
+ * no referenced handle is left, and server_fini() destroys the pools,
+ * which unlinks every segment, closes the signal handles, releases the
+ * prefix lock and closes the loop.  A failure halfway through
+ * server_init() undoes what was done, in reverse order, through the
+ * labels at its end.
  */
 #include "server.h"
 
@@ -68,6 +81,7 @@
 #include "conn.h"
 #include "debug.h"
 #include "log.h"
+#include "ring.h"
 #include "sched_policy.h"
 #include "shm.h"
 #include "sock.h"
@@ -626,12 +640,14 @@ static void server_trims_cb(uv_check_t *h)
 {
 	struct memd_server *srv = h->data;
 
+	ring_after_poll(srv);
 	pool_set_trim_due(&srv->pools);
 }
 
-/* Defer the pools' trim passes to after each round of I/O (the replies of
- * that round are written by then): a check handle, unreferenced so that
- * it never keeps the loop alive.  0 or a libuv error. */
+/* After each round of I/O (the replies of that round are written by
+ * then), drain the request rings and run the pools' deferred trim passes:
+ * a check handle, unreferenced so that it never keeps the loop alive.  0
+ * or a libuv error. */
 static int server_trims_start(struct memd_server *srv)
 {
 	int rc = uv_check_init(&srv->loop, &srv->trims);
@@ -646,6 +662,29 @@ static int server_trims_start(struct memd_server *srv)
 	}
 	uv_unref((uv_handle_t *)&srv->trims);
 	srv->pools.defer_trims = true;
+	return 0;
+}
+
+static void server_sleep_prep_cb(uv_prepare_t *h)
+{
+	ring_before_sleep(h->data);
+}
+
+/* Before each poll, tell the request rings when the loop may sleep
+ * (ring.c): a prepare handle, unreferenced.  0 or a libuv error. */
+static int server_sleep_prep_start(struct memd_server *srv)
+{
+	int rc = uv_prepare_init(&srv->loop, &srv->sleep_prep);
+
+	if (rc < 0)
+		return rc;
+	srv->sleep_prep.data = srv;
+	rc = uv_prepare_start(&srv->sleep_prep, server_sleep_prep_cb);
+	if (rc < 0) {
+		uv_close((uv_handle_t *)&srv->sleep_prep, NULL);
+		return rc;
+	}
+	uv_unref((uv_handle_t *)&srv->sleep_prep);
 	return 0;
 }
 
@@ -702,9 +741,12 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 	rc = server_trims_start(srv);
 	if (rc < 0)
 		goto fail_close_busy;
-	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	rc = server_sleep_prep_start(srv);
 	if (rc < 0)
 		goto fail_close_trims;
+	rc = uv_pipe_init(&srv->loop, &srv->listener, 0);
+	if (rc < 0)
+		goto fail_close_sleep_prep;
 	srv->listener.data = srv;
 	rc = server_open_listener(srv, err, errlen);
 	if (rc < 0)
@@ -720,6 +762,8 @@ int server_init(struct memd_server *srv, const struct memd_config *cfg, char *er
 
 fail_close_listener:
 	uv_close((uv_handle_t *)&srv->listener, NULL);
+fail_close_sleep_prep:
+	uv_close((uv_handle_t *)&srv->sleep_prep, NULL);
 fail_close_trims:
 	uv_close((uv_handle_t *)&srv->trims, NULL);
 fail_close_busy:
@@ -773,6 +817,7 @@ void server_stop(struct memd_server *srv)
 	uv_close((uv_handle_t *)&srv->watchdog, NULL);
 	busy_poll_close(&srv->busy);
 	uv_close((uv_handle_t *)&srv->trims, NULL);
+	uv_close((uv_handle_t *)&srv->sleep_prep, NULL);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	server_unlink_socket(srv);
 	for (c = srv->conns; c != NULL; c = next) {
@@ -798,7 +843,7 @@ int server_fini(struct memd_server *srv)
 {
 	int rc;
 
-	memd_assert(srv->conns == NULL);
+	memd_assert(srv->conns == NULL && srv->rings == NULL);
 	pool_set_destroy(&srv->pools);
 	uv_close((uv_handle_t *)&srv->sigterm, NULL);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);

@@ -37,13 +37,18 @@ struct memd_server {
 	uv_signal_t sighup;            /* SIGHUP: reload the configuration */
 	uv_timer_t watchdog;           /* sends WATCHDOG=1 at half WATCHDOG_USEC */
 	struct busy_poll busy;         /* polling on after requests (busy_poll.h) */
-	uv_check_t trims;              /* runs due trim passes after each round of I/O */
+	uv_check_t trims;              /* after each round of I/O: drains the request
+	                                  rings, then runs due trim passes */
+	uv_prepare_t sleep_prep;       /* before each poll: the rings' sleeping flags
+	                                  (ring_before_sleep) */
 	struct sdnotify notify;        /* the service manager's notify socket */
 	int prefix_lock_fd;            /* holds /dev/shm/<prefix>.lock; -1 if none */
 	bool activated;                /* listener inherited (LISTEN_FDS); never unlink it */
 	char listen_path[108];         /* path actually listened on, for messages */
 	struct conn *conns;            /* open connections (doubly linked) */
 	size_t conn_count;             /* entries in conns */
+	struct conn *rings;            /* connections with a request ring (ring.h links) */
+	bool rings_asleep;             /* sleeping = 1 was stored in every ring */
 	uint64_t next_session_id;      /* id of the next session, from 1 */
 	pid_t pid;                     /* the daemon's pid (HELLO replies) */
 	dev_t sock_dev;                /* device of the socket file we bound */

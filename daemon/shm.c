@@ -3,10 +3,11 @@
  *
  * What it does: creates, reserves, punches and destroys the shm objects
  * that back the pools, and makes the sealed memfd pages the daemon shares
- * with one client (the client cache's counters, proto.h).  This is the
- * only file in memd that calls shm_open, shm_unlink, memfd_create,
- * ftruncate, posix_fallocate and fallocate, so every way the kernel can
- * refuse memory is handled here and surfaces as -errno.
+ * with one client (the client cache's counters and the request ring,
+ * proto.h).  This is the only file in memd that calls shm_open,
+ * shm_unlink, memfd_create, ftruncate, posix_fallocate and fallocate, so
+ * every way the kernel can refuse memory is handled here and surfaces as
+ * -errno.
  *
  * Invariants:
  *  - A segment is created O_CREAT|O_EXCL, mode 0600, close-on-exec: the
@@ -65,6 +66,11 @@
  * daemon then reads zeros, never a fault.  MFD_NOEXEC_SEAL (Linux 6.3) is
  * asked for first, so a host with vm.memfd_noexec = 2 still gives us a
  * memfd; older kernels refuse the flag with EINVAL and get the plain one.
+ * The request ring (ring.c) is such a page mapped read-write
+ * (shm_sealed_rw_create): the daemon also writes there, two words on its
+ * first page.  A client that punches that page makes the kernel back the
+ * daemon's next store with a fresh zero page (memfds live on the kernel's
+ * internal tmpfs, which has no size limit: never a SIGBUS).
  *
  * Ownership: the caller owns the fds, names and mappings; this file keeps
  * nothing.
@@ -375,7 +381,9 @@ static int sealable_memfd(const char *name)
 	return f < 0 ? -errno : f;
 }
 
-int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void **map)
+/* Make a sealed memfd of size bytes, every page reserved, and map it
+ * MAP_SHARED with prot: shm_sealed_page_create and shm_sealed_rw_create. */
+static int sealed_create(const char *name, uint64_t size, int prot, int *fd, void **map)
 {
 	void *m;
 	int rc, f;
@@ -397,7 +405,7 @@ int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void 
 		rc = -errno;
 		goto fail_close;
 	}
-	m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f, 0);
+	m = mmap(NULL, (size_t)size, prot, MAP_SHARED, f, 0);
 	if (m == MAP_FAILED) {
 		rc = -errno;
 		goto fail_close;
@@ -409,6 +417,21 @@ int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void 
 fail_close:
 	close(f);
 	return rc;
+}
+
+int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void **map)
+{
+	void *m;
+	int rc = sealed_create(name, size, PROT_READ, fd, &m);
+
+	if (rc == 0)
+		*map = m;
+	return rc;
+}
+
+int shm_sealed_rw_create(const char *name, uint64_t size, int *fd, void **map)
+{
+	return sealed_create(name, size, PROT_READ | PROT_WRITE, fd, map);
 }
 
 void shm_sealed_page_unmap(const void *map, uint64_t size)

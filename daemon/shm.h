@@ -83,8 +83,13 @@ int shm_remove_stale(const char *prefix, uint32_t max_id);
  * mapped. */
 int shm_sealed_page_create(const char *name, uint64_t size, int *fd, const void **map);
 
-/* Unmap a page mapped by shm_sealed_page_create; size as given there.
- * map NULL is a no-op. */
+/* As shm_sealed_page_create, but mapped PROT_READ | PROT_WRITE, for a
+ * page both the daemon and the client write (the request ring).  The
+ * page reads as zeros. */
+int shm_sealed_rw_create(const char *name, uint64_t size, int *fd, void **map);
+
+/* Unmap a page mapped by shm_sealed_page_create or shm_sealed_rw_create;
+ * size as given there.  map NULL is a no-op. */
 void shm_sealed_page_unmap(const void *map, uint64_t size);
 
 /* Bytes an unprivileged process can still allocate in SHM_DIR (statvfs

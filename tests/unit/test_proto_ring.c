@@ -115,14 +115,17 @@ Test(proto_ring, the_layout_is_whole_pages_with_the_head_on_its_own_lines)
 	cr_expect_eq(offsetof(struct memd_ring_ctl, tail), 0);
 	cr_expect_eq(offsetof(struct memd_ring_ctl, head), 64);
 	cr_expect_eq(offsetof(struct memd_ring_ctl, sleeping), 68);
-	cr_expect_eq(MEMD_RING_SIZE % 4096, 0);
-	cr_expect_geq(MEMD_RING_SIZE,
-	              sizeof(struct memd_ring_ctl) + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE);
-	cr_expect_lt(MEMD_RING_SIZE - 4096,
-	             sizeof(struct memd_ring_ctl) + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE);
-	cr_expect_geq(MEMD_RING_SLOT_SIZE,
-	              MEMD_HDR_SIZE + sizeof(struct memd_free_batch_req) + MEMD_BATCH_MAX * 8);
+	cr_expect_leq(sizeof(struct memd_ring_ctl), MEMD_RING_SLOTS_OFFSET);
+	cr_expect_eq(MEMD_RING_SLOTS_OFFSET % 4096, 0);
+	cr_expect_eq(MEMD_RING_SLOT_SIZE % 4096, 0);
+	cr_expect_eq(MEMD_RING_SIZE,
+	             MEMD_RING_SLOTS_OFFSET + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE);
+	cr_expect_leq(MEMD_HDR_SIZE + sizeof(struct memd_free_batch_req) + MEMD_RING_BATCH_MAX * 8,
+	              MEMD_RING_SLOT_SIZE, "a FREE_BATCH of MEMD_RING_BATCH_MAX refs fits a slot");
+	cr_expect_gt(MEMD_HDR_SIZE + sizeof(struct memd_free_batch_req) +
+	                     (MEMD_RING_BATCH_MAX + 1) * 8,
+	             MEMD_RING_SLOT_SIZE, "... and one more ref does not");
 	cr_expect_eq((size_t)(MEMD_RING_SLOT((unsigned char *)0, MEMD_RING_SLOTS + 1) -
 	                      (unsigned char *)0),
-	             sizeof(struct memd_ring_ctl) + MEMD_RING_SLOT_SIZE, "slot numbers wrap");
+	             MEMD_RING_SLOTS_OFFSET + MEMD_RING_SLOT_SIZE, "slot numbers wrap");
 }
