@@ -26,18 +26,19 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define CACHE_DEFAULT_MAX        (8u << 20)   /* all threads' caches of one client */
-#define CACHE_DEFAULT_THREAD_MAX (2u << 20)   /* one thread's cache */
-#define CACHE_CREDIT_CHUNK       (64u << 10)  /* budget taken from the client at once */
-#define CACHE_BATCH_BYTES        (64u << 10)  /* a bin's largest batch, bytes */
-#define CACHE_BATCH_BLOCKS       512u         /* ... and blocks */
-#define CACHE_BATCH_START        8u           /* a new bin's batch, at least */
-#define CACHE_START_BYTES        (4u << 10)   /* ... and in bytes */
-#define CACHE_AHEAD_MIN          2u           /* smallest batch leased ahead of need */
-#define CACHE_RET_BYTES          (256u << 10) /* bytes of returns gathered before sending */
-#define CACHE_GC_TICKS           16384u       /* calls between GC looks */
-#define CACHE_GC_FLOOR           (128u << 10) /* a GC look leaves a cache this small alone */
-#define CACHE_PRESSURE_TICKS     64u          /* calls between looks at the pressure count */
+#define CACHE_DEFAULT_MAX        (8u << 20)          /* all threads' caches of one client */
+#define CACHE_DEFAULT_THREAD_MAX (2u << 20)          /* one thread's cache */
+#define CACHE_CREDIT_CHUNK       (64u << 10)         /* budget taken from the client at once */
+#define CACHE_BATCH_BYTES        (64u << 10)         /* a bin's largest batch, bytes */
+#define CACHE_BATCH_BLOCKS       512u                /* ... and blocks */
+#define CACHE_BATCH_START        8u                  /* a new bin's batch, at least */
+#define CACHE_START_BYTES        (4u << 10)          /* ... and in bytes */
+#define CACHE_AHEAD_MIN          2u                  /* smallest batch leased ahead of need */
+#define CACHE_RET_BYTES          (256u << 10)        /* bytes of returns gathered before sending */
+#define CACHE_RET_BLOCKS         MEMD_RING_BATCH_MAX /* ... and blocks: one ring slot */
+#define CACHE_GC_TICKS           16384u              /* calls between GC looks */
+#define CACHE_GC_FLOOR           (128u << 10)        /* a GC look leaves a cache this small alone */
+#define CACHE_PRESSURE_TICKS     64u                 /* calls between looks at the pressure count */
 #define CACHE_SLOT_SHARED        (MEMD_CACHE_SLOTS - 1) /* the slot threads share */
 
 #define CMAP_HELD UINT64_C(1) /* at bit 2g: the block at granule g is ours */
@@ -111,12 +112,13 @@ struct memc_tcache {
 };
 
 /* Blocks on their way back to the daemon: one FREE_BATCH, sent when full
- * (CACHE_RET_BYTES or MEMD_BATCH_MAX blocks), at a GC look, or when the
- * cache is drained.  Until then they are still the cache's (HELD, not
- * USED: a free of one is a double free) and count as cached. */
+ * (CACHE_RET_BYTES or CACHE_RET_BLOCKS blocks, which fill one slot of the
+ * request ring), at a GC look, or when the cache is drained.  Until then
+ * they are still the cache's (HELD, not USED: a free of one is a double
+ * free) and count as cached. */
 struct cache_ret {
-	uint32_t n;                    /* refs collected */
-	uint64_t refs[MEMD_BATCH_MAX]; /* the refs */
+	uint32_t n;                      /* refs collected */
+	uint64_t refs[CACHE_RET_BLOCKS]; /* the refs */
 };
 
 /* membarrier registered: the asymmetric scheme of tc_lock is on

@@ -135,7 +135,7 @@ int cache_tc_ret_add(memc_client *c, struct memc_tcache *tc, memc_ref ref, uint3
 			return cache_ret_send(c, &ref, 1);
 		tc->ret->n = 0;
 	}
-	if (tc->ret->n == MEMD_BATCH_MAX || tc->ret_bytes + size > CACHE_RET_BYTES)
+	if (tc->ret->n == CACHE_RET_BLOCKS || tc->ret_bytes + size > CACHE_RET_BYTES)
 		err = cache_tc_ret_flush(c, tc);
 	tc->ret->refs[tc->ret->n++] = ref;
 	tc->ret_bytes += size;

@@ -146,6 +146,7 @@ static void tc_slot_attach(memc_client *c, struct memc_tcache *tc)
 	pthread_mutex_lock(&c->lock);
 	if (c->cache.page_state == 0)
 		cache_page_get(c);
+	client_ring_get(c); /* the cache's requests: leases ahead, returns */
 	if (c->cache.page != NULL) {
 		for (unsigned i = 0; i < CACHE_SLOT_SHARED; i++) {
 			if (c->cache.slot_used[i / 64] & (UINT64_C(1) << (i % 64)))

@@ -63,8 +63,7 @@ static int client_break(memc_client *c, int err)
 	return atomic_load(&c->broken);
 }
 
-/* Write one request frame.  0, or the sticky error. */
-static int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len)
+int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len)
 {
 	unsigned char frame[MEMD_HDR_SIZE + MEMC_REQ_MAX];
 	struct memd_hdr h;
@@ -195,6 +194,8 @@ int client_pending_one(memc_client *c)
 
 	c->pend_head = (c->pend_head + 1) % MEMC_PENDING_MAX;
 	c->pend_n--;
+	if (p.on_socket)
+		c->ring.on_socket--;
 	err = client_read_reply(c, p.id, p.op, &h);
 	if (err < 0)
 		return err;
@@ -223,6 +224,7 @@ int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_l
                       memc_reply_fn *fn, void *arg)
 {
 	struct memc_pending *p;
+	bool on_socket;
 	uint32_t id;
 	int err;
 
@@ -235,12 +237,20 @@ int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_l
 			return err;
 	}
 	id = c->next_id++;
-	err = client_send(c, op, id, req, req_len);
+	on_socket = !client_ring_put(c, op, id, req, req_len);
+	if (on_socket) {
+		err = client_send(c, op, id, req, req_len);
+		if (err < 0)
+			return err;
+	}
+	err = atomic_load(&c->broken); /* a kick that failed */
 	if (err < 0)
 		return err;
 	p = &c->pending[(c->pend_head + c->pend_n) % MEMC_PENDING_MAX];
-	*p = (struct memc_pending){.id = id, .op = op, .fn = fn, .arg = arg};
+	*p = (struct memc_pending){
+	        .id = id, .op = op, .on_socket = on_socket, .fn = fn, .arg = arg};
 	c->pend_n++;
+	c->ring.on_socket += on_socket;
 	return 0;
 }
 
@@ -373,6 +383,7 @@ int memc_connect(const char *socket_path, memc_client **out)
 		goto fail_destroy_lock;
 	c->next_id = 1;
 	cache_init(c);
+	client_ring_init(c);
 	c->spin_ns = client_spin_ns();
 	c->fd = sock_connect_unix(client_socket_path(socket_path));
 	if (c->fd < 0) {
@@ -407,6 +418,7 @@ void memc_close(memc_client *c)
 	if (c == NULL)
 		return;
 	cache_fini(c);
+	client_ring_fini(c);
 	close(c->fd);
 	if (c->rx_fd >= 0)
 		close(c->rx_fd);

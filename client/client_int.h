@@ -128,8 +128,20 @@ typedef int memc_reply_fn(memc_client *c, void *arg, const struct memd_hdr *h, c
 struct memc_pending {
 	uint32_t id;       /* request id */
 	uint16_t op;       /* its opcode */
+	bool on_socket;    /* sent on the socket, not through the ring */
 	memc_reply_fn *fn; /* handler of the reply, or NULL */
 	void *arg;         /* the handler's argument */
+};
+
+/* The request ring of a client (ring.c); guarded by c->lock. */
+struct memc_ring {
+	unsigned char *base; /* the mapping, MEMD_RING_SIZE bytes; NULL: none */
+	uint32_t tail;       /* frames published (our copy of the ring's tail) */
+	int state;           /* 0: not asked yet, 1: on, -1: off for good */
+	unsigned on_socket;  /* pending requests sent on the socket: while any
+	                      * is unanswered nothing goes into the ring */
+	uint64_t frames;     /* requests sent through the ring */
+	uint64_t kicks;      /* RING_KICKs sent */
 };
 
 struct memc_client {
@@ -152,10 +164,40 @@ struct memc_client {
 	struct memc_segtab segs; /* segment table; written under lock, read without */
 	struct memc_cache cache; /* per-thread caches of private blocks (cache.c) */
 	uint64_t spin_ns;        /* poll this long for a reply before sleeping */
+	struct memc_ring ring;   /* the request ring (ring.c) */
 };
 
 #define MEMC_SPIN_DEFAULT_US 50u    /* $MEMC_SPIN_US unset */
 #define MEMC_SPIN_MAX_US     10000u /* the largest $MEMC_SPIN_US */
+
+/* Write one request frame on the socket; c->lock held.  0, or the sticky
+ * error. */
+int client_send(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len);
+
+/* ---- ring.c: the request ring ------------------------------------------ */
+
+/* Set c's ring up as off ($MEMC_RING=0) or not asked for yet. */
+void client_ring_init(memc_client *c);
+
+/* Ask the daemon for the ring and map it, if not asked yet; c->lock held.
+ * Any failure leaves it off for good. */
+void client_ring_get(memc_client *c);
+
+/* Put request op (id, body) into the ring, waking the daemon if it may
+ * sleep; c->lock held.  false if it must go on the socket instead (no
+ * ring, a request the ring does not take, no free slot, or a request sent
+ * on the socket still unanswered: the daemon could run a frame of the
+ * ring before it, and its reply would come first). */
+bool client_ring_put(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len);
+
+/* Requests sent through c's ring so far, and RING_KICKs sent on the
+ * socket (memd-bench counts the requests, not the kicks, as round trips,
+ * whichever way they went). */
+uint64_t client_ring_frames(const memc_client *c);
+uint64_t client_ring_kicks(const memc_client *c);
+
+/* Unmap the ring (memc_close). */
+void client_ring_fini(memc_client *c);
 
 /* Send one request (op, body) and wait for its reply, under c->lock unless
  * the caller already holds it (locked != 0).  The reply body (validated by

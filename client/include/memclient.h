@@ -71,7 +71,10 @@
  * without sleeping for MEMC_SPIN_US microseconds (0..10000, default 50;
  * 0 or an invalid value: never) before it sleeps, since a reply that
  * comes that soon is then read without an idle CPU's wake-up; on a
- * machine with one CPU online it never polls.  The cache refuses what
+ * machine with one CPU online it never polls.  The requests the cache
+ * does not wait for (leases ahead, returns) go to memd through a ring in
+ * shared memory rather than the socket, which saves a system call each;
+ * MEMC_RING=0 sends them on the socket.  The cache refuses what
  * memd refuses: freeing a block twice or by an interior reference gives
  * -EINVAL, a block this
  * client does not hold -EPERM, and neither is ever cached.
