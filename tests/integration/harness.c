@@ -518,7 +518,7 @@ int memd_run_expect_exit(const char *const *extra_args, const char *prefix, cons
 
 int file_count(const char *path, const char *needle)
 {
-	char buf[16384];
+	static char buf[1 << 20];
 	const char *p = buf;
 	size_t n;
 	int count = 0;

@@ -69,11 +69,11 @@ int memd_run_expect_exit(const char *const *extra_args, const char *prefix, cons
                          int timeout_ms);
 
 /* Does the file at path contain needle?  Used on memd logs (their first
- * 16 KiB). */
+ * MiB). */
 bool file_contains(const char *path, const char *needle);
 
 /* How many times needle occurs in the file at path (0 if it cannot be
- * read; 1 for an empty needle), over its first 16 KiB as file_contains. */
+ * read; 1 for an empty needle), over its first MiB as file_contains. */
 int file_count(const char *path, const char *needle);
 
 /* Criterion .fini: kill and reap leftover children and memd, remove the
