@@ -538,6 +538,39 @@ int file_count(const char *path, const char *needle)
 	return count;
 }
 
+long proc_status_kb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+			kb = strtol(line + klen + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+int proc_maps_count(pid_t pid, const char *needle)
+{
+	char path[64], line[1024];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 bool file_contains(const char *path, const char *needle)
 {
 	return file_count(path, needle) > 0;

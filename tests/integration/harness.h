@@ -72,6 +72,12 @@ int memd_run_expect_exit(const char *const *extra_args, const char *prefix, cons
  * MiB). */
 bool file_contains(const char *path, const char *needle);
 
+/* A value from /proc/<pid>/status in kB (key "VmRSS", "VmHWM"...), or -1. */
+long proc_status_kb(pid_t pid, const char *key);
+
+/* Lines of /proc/<pid>/maps that contain needle (a mapping's name). */
+int proc_maps_count(pid_t pid, const char *needle);
+
 /* How many times needle occurs in the file at path (0 if it cannot be
  * read; 1 for an empty needle), over its first MiB as file_contains. */
 int file_count(const char *path, const char *needle);

@@ -286,19 +286,3 @@ void wait_sleeping(struct rconn *r, uint32_t want, const char *when)
 		sleep_ms(1);
 	cr_assert_eq(v, want, "%s: sleeping reads %u, want %u", when, v, want);
 }
-
-/* Mappings of request rings in process pid. */
-int ring_maps(pid_t pid)
-{
-	char path[64], line[1024];
-	int n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, "memd-ring") != NULL;
-	fclose(f);
-	return n;
-}

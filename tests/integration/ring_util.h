@@ -118,7 +118,4 @@ void expect_alloc_reply(int fd, uint32_t id, uint32_t count, uint64_t *refs, con
 /* Wait (up to REPLY_MS) until sleeping reads want. */
 void wait_sleeping(struct rconn *r, uint32_t want, const char *when);
 
-/* Mappings of request rings in process pid. */
-int ring_maps(pid_t pid);
-
 #endif

@@ -189,22 +189,6 @@ static int fd_count(pid_t pid, int *pages)
 	return n;
 }
 
-/* Mappings of cache pages in process pid. */
-static int page_maps(pid_t pid)
-{
-	char path[64], line[1024];
-	int n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, PAGE_NAME) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* memd's open fds once the count holds still for 200 ms (the harness's
  * readiness probe may still be closing). */
 static int fd_count_settled(void)
@@ -230,7 +214,7 @@ static void wait_daemon_state(int want_fds, int want_maps, const char *when)
 
 	for (;;) {
 		fds = fd_count(H.pid, &fd_pages);
-		maps = page_maps(H.pid);
+		maps = proc_maps_count(H.pid, PAGE_NAME);
 		if ((fds == want_fds && fd_pages == 0 && maps == want_maps) || now_ms() > end)
 			break;
 		sleep_ms(20);
@@ -449,7 +433,7 @@ Test(cache_page, malformed_bodies_get_einval_and_the_connection_stays_usable, .f
 		if (r.fd >= 0)
 			close(r.fd);
 	}
-	cr_expect_eq(page_maps(H.pid), 0, "a refused request left a page mapped");
+	cr_expect_eq(proc_maps_count(H.pid, PAGE_NAME), 0, "a refused request left a page mapped");
 	/* Still usable, and no page was made: a good request succeeds. */
 	pfd = cache_page(fd, 30);
 	close(pfd);
@@ -467,7 +451,7 @@ Test(cache_page, a_session_that_ends_takes_its_page_along, .fini = harness_fini)
 
 	memd_start(&H, NULL);
 	base_fds = fd_count_settled();
-	cr_assert_eq(page_maps(H.pid), 0);
+	cr_assert_eq(proc_maps_count(H.pid, PAGE_NAME), 0);
 
 	for (int i = 0; i < SESSIONS; i++) {
 		int pfd;

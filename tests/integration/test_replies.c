@@ -92,25 +92,6 @@ static struct memd_alloc_rep raw_alloc(int fd, uint64_t size)
 	return arep;
 }
 
-/* A value from /proc/<pid>/status in kB ("VmRSS"), or -1. */
-static long proc_status_kb(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-			kb = strtol(line + klen + 1, NULL, 10);
-	fclose(f);
-	return kb;
-}
-
 /* Open file descriptors of process pid (0: this process). */
 static int fd_count(pid_t pid)
 {

@@ -249,14 +249,17 @@ Test(ring, a_client_that_dies_with_frames_in_its_ring_leaves_nothing, .fini = ha
 	}
 	cr_assert_eq(read(p[0], &byte, 1), 1);
 	cr_assert_geq(live_blocks(fd), 50, "the child's lease is not held");
-	cr_expect_eq(ring_maps(H.pid), 1, "memd maps %d rings", ring_maps(H.pid));
+	cr_expect_eq(proc_maps_count(H.pid, "memd-ring"), 1, "memd maps %d rings",
+	             proc_maps_count(H.pid, "memd-ring"));
 
 	st = child_kill(kid);
 	cr_expect_eq(st, 1000 + SIGKILL, "child: %d", st);
 	cr_expect_eq(wait_blocks(fd, 0), 0, "blocks still held after the client died");
-	for (int64_t end = now_ms() + WAIT_MS; ring_maps(H.pid) != 0 && now_ms() < end;)
+	for (int64_t end = now_ms() + WAIT_MS;
+	     proc_maps_count(H.pid, "memd-ring") != 0 && now_ms() < end;)
 		sleep_ms(20);
-	cr_expect_eq(ring_maps(H.pid), 0, "memd still maps the dead client's ring");
+	cr_expect_eq(proc_maps_count(H.pid, "memd-ring"), 0,
+	             "memd still maps the dead client's ring");
 	close(p[0]);
 	close(p[1]);
 	bystander_check("after the client died");
@@ -284,25 +287,6 @@ Test(ring, frames_published_before_a_half_close_still_run, .fini = harness_fini)
 }
 
 /* ---- back-pressure -------------------------------------------------- */
-
-/* A value from /proc/<pid>/status in kB ("VmRSS"), or -1. */
-static long proc_status_kb(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
-			kb = strtol(line + klen + 1, NULL, 10);
-	fclose(f);
-	return kb;
-}
 
 /* A kick that never blocks: memd may not be reading (throttled). */
 static void send_kick_nowait(int fd)

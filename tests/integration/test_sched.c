@@ -58,7 +58,6 @@ static void memd_policy_wait(int want, const char *when)
 	}
 }
 
-
 /* Rewrite memd's config file and make it reload. */
 static void reload_with(const char *ini)
 {
@@ -142,7 +141,8 @@ Test(sched, a_refused_switch_is_one_warning_and_memd_serves, .fini = harness_fin
 	deny_sched_setscheduler();
 	memd_start(&H, NULL); /* returns once memd accepts connections */
 	cr_assert_eq(memd_policy(), SCHED_OTHER);
-	cr_assert_eq(file_count(H.log, CANNOT_SWITCH), 1, "want one warning line about the refusal");
+	cr_assert_eq(file_count(H.log, CANNOT_SWITCH), 1,
+	             "want one warning line about the refusal");
 	cr_assert(file_contains(H.log, CANNOT_SWITCH " (Operation not permitted)"));
 	memd_stop_clean(&H, SIGTERM);
 }

@@ -594,20 +594,6 @@ Test(pool, destroy_leaves_nothing_behind)
 	fx_close(&fx); /* asserts shm_count() == 0 */
 }
 
-/* Run the rest of the test in a private mount namespace with a tiny tmpfs
- * on /dev/shm; false if not permitted (not root / no CAP_SYS_ADMIN). */
-static bool tiny_dev_shm(const char *size)
-{
-	char opts[32];
-
-	if (unshare(CLONE_NEWNS) < 0)
-		return false;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return false;
-	snprintf(opts, sizeof(opts), "size=%s", size);
-	return mount("tmpfs", "/dev/shm", "tmpfs", 0, opts) == 0;
-}
-
 Test(pool, full_dev_shm_is_enospc_at_creation_and_enomem_for_alloc)
 {
 	struct fixture fx;

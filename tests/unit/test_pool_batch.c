@@ -46,25 +46,12 @@ TestSuite(pool_batch, .fini = sweep);
 /* The set's one pool "default" with these limits. */
 static struct pool *open_pool(uint64_t seg, uint64_t max, uint64_t trim)
 {
-	char err[512];
-
-	cr_assert_eq(config_load_file(&cfg, NULL, err, sizeof(err)), 0, "%s", err);
-	snprintf(cfg.shm_prefix, sizeof(cfg.shm_prefix), "memdtpb-%d", (int)getpid());
-	cfg.pools[0].segment_size = seg;
-	cfg.pools[0].max_size = max;
-	cfg.pools[0].trim_threshold = trim;
-	cr_assert_eq(pool_set_create(&set, &cfg, err, sizeof(err)), 0, "%s", err);
-	return pool_set_find(&set, "default");
+	return pool_fixture_open(&cfg, &set, "memdtpb", seg, max, trim);
 }
 
 static void close_pool(struct pool *p)
 {
-	char err[256] = "";
-
-	cr_assert_eq(heap_check(p->heap, err, sizeof(err)), 0, "%s", err);
-	pool_set_destroy(&set);
-	config_free(&cfg);
-	cr_assert_eq(shm_entries(false), 0, "segments left behind in /dev/shm");
+	pool_fixture_close(&cfg, &set, p, "memdtpb");
 }
 
 Test(pool_batch, free_block_reports_the_usable_size_and_counts_it_for_trim)

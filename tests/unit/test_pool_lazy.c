@@ -49,39 +49,12 @@ TestSuite(pool_lazy, .fini = sweep);
 /* The set's one pool "default" with these limits. */
 static struct pool *open_pool(uint64_t seg, uint64_t max, uint64_t trim)
 {
-	char err[512];
-
-	cr_assert_eq(config_load_file(&cfg, NULL, err, sizeof(err)), 0, "%s", err);
-	snprintf(cfg.shm_prefix, sizeof(cfg.shm_prefix), "memdtpl-%d", (int)getpid());
-	cfg.pools[0].segment_size = seg;
-	cfg.pools[0].max_size = max;
-	cfg.pools[0].trim_threshold = trim;
-	cr_assert_eq(pool_set_create(&set, &cfg, err, sizeof(err)), 0, "%s", err);
-	return pool_set_find(&set, "default");
+	return pool_fixture_open(&cfg, &set, "memdtpl", seg, max, trim);
 }
 
 static void close_pool(struct pool *p)
 {
-	char err[256] = "";
-
-	cr_assert_eq(heap_check(p->heap, err, sizeof(err)), 0, "%s", err);
-	pool_set_destroy(&set);
-	config_free(&cfg);
-	cr_assert_eq(shm_entries_of("memdtpl", false), 0, "segments left behind in /dev/shm");
-}
-
-/* Run the rest of the test in a private mount namespace with a tmpfs of
- * size on /dev/shm; false if not permitted (not root / no CAP_SYS_ADMIN). */
-static bool tiny_dev_shm(const char *size)
-{
-	char opts[32];
-
-	if (unshare(CLONE_NEWNS) < 0)
-		return false;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return false;
-	snprintf(opts, sizeof(opts), "size=%s", size);
-	return mount("tmpfs", "/dev/shm", "tmpfs", 0, opts) == 0;
+	pool_fixture_close(&cfg, &set, p, "memdtpl");
 }
 
 /* Take every page /dev/shm has left with an unlinked object of our own;
