@@ -7,9 +7,9 @@
  * CPU, and so does the reply to a client asleep in recvmsg.  memd-bench's
  * rtt (client and memd pinned to two CPUs) measured 14.8 us per round
  * trip with both sleeping between requests and 6.6 us with memd polling
- * and the client polling before it sleeps (client.c).  Clients of a cache send in bursts (a lease, the
- * returns, the next lease), so the next request usually comes within
- * tens of microseconds of the last.
+ * and the client polling before it sleeps (client.c).  Clients of a cache send in bursts (a lease,
+ * the returns, the next lease), so the next request usually comes within tens of microseconds of
+ * the last.
  *
  * How: busy_poll_note() (each read from a client, and each look at a
  * request ring that found frames: ring.c) stamps the time and starts an

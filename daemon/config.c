@@ -96,8 +96,8 @@ const struct opt_def opt_table[] = {
          NULL},
         {"scheduling", NULL, NULL, SEC_MEMD, KIND_SCHED, offsetof(struct memd_config, scheduling),
          NULL, NULL},
-        {"busy_poll_us", NULL, NULL, SEC_MEMD, KIND_USEC, offsetof(struct memd_config, busy_poll_us),
-         NULL, NULL},
+        {"busy_poll_us", NULL, NULL, SEC_MEMD, KIND_USEC,
+         offsetof(struct memd_config, busy_poll_us), NULL, NULL},
 };
 
 _Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) == OPT_COUNT, "OPT_COUNT");
