@@ -35,11 +35,8 @@
  * segment, reserved whole, from the start; a growth segment's pages once
  * reserved, as blocks over them are handed out) and what they gave back
  * to the OS.  reserved - resident - punched is what growth segments never
- * reserved yet: neither memory nor given back.  In the map, a free run
- * the heap calls clean is punched only if its segment was ever punched
- * (in a first segment never punched it is still reserved), except for the
- * pages of a growth segment never reserved, shown as free: the map has no
- * kind of its own for them, and they were never given back.
+ * reserved yet: neither memory nor given back.  The map (STATS_MAP) is
+ * stats_map.c's.
  *
  * Cached blocks: a client record's cached_blocks and cached_bytes are the
  * sums over the slots of the session's cache page (proto.h, CACHE_PAGE),
@@ -60,6 +57,7 @@
  * malloc'd and freed in the same call.  The loop thread is the only caller.
  */
 #include "stats.h"
+#include "stats_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,8 +79,7 @@
 #include "server.h"
 #include "session.h"
 
-#define STATS_BODY_MAX (MEMD_FRAME_MAX - MEMD_HDR_SIZE) /* bytes of a reply body */
-#define STATS_TEXT_MAX 4096u                            /* access text / check text */
+#define STATS_TEXT_MAX 4096u /* access text / check text */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -194,7 +191,7 @@ static size_t stats_text_wire(char *text, size_t len)
 }
 
 /* The request body (validated by dispatch). */
-static struct memd_stats_req stats_req(const void *body)
+struct memd_stats_req stats_req(const void *body)
 {
 	struct memd_stats_req r;
 
@@ -202,16 +199,7 @@ static struct memd_stats_req stats_req(const void *body)
 	return r;
 }
 
-/* A page under construction in the server's scratch buffer. */
-struct stats_page {
-	uint8_t *buf;    /* scratch: page head, then records */
-	size_t rec_size; /* bytes of one record */
-	uint32_t count;  /* records so far */
-	uint32_t cap;    /* records that fit */
-	uint64_t next;   /* key of the first record that did not fit; 0: none */
-};
-
-static void stats_page_init(struct stats_page *p, struct conn *c, size_t rec_size)
+void stats_page_init(struct stats_page *p, struct conn *c, size_t rec_size)
 {
 	p->buf = (uint8_t *)c->srv->scratch;
 	p->rec_size = rec_size;
@@ -222,7 +210,7 @@ static void stats_page_init(struct stats_page *p, struct conn *c, size_t rec_siz
 
 /* Room for the record with this key?  If the page is full, remember key
  * as the next cursor and say no. */
-static bool stats_page_room(struct stats_page *p, uint64_t key)
+bool stats_page_room(struct stats_page *p, uint64_t key)
 {
 	if (p->count < p->cap)
 		return true;
@@ -232,7 +220,7 @@ static bool stats_page_room(struct stats_page *p, uint64_t key)
 }
 
 /* Append one record (rec_size bytes at rec). */
-static void stats_page_add(struct stats_page *p, const void *rec)
+void stats_page_add(struct stats_page *p, const void *rec)
 {
 	memd_assert(p->count < p->cap);
 	memcpy(p->buf + sizeof(struct memd_stats_page) + (size_t)p->count * p->rec_size, rec,
@@ -241,7 +229,7 @@ static void stats_page_add(struct stats_page *p, const void *rec)
 }
 
 /* Queue the page as the reply to h. */
-static int stats_page_reply(struct stats_page *p, struct conn *c, const struct memd_hdr *h)
+int stats_page_reply(struct stats_page *p, struct conn *c, const struct memd_hdr *h)
 {
 	struct memd_stats_page head = {
 	        .next = p->next, .count = p->count, .rec_size = (uint32_t)p->rec_size};
@@ -645,155 +633,6 @@ int stats_names(struct conn *c, const struct memd_hdr *h, const void *body, size
 		memcpy(rec.name, e->name, e->len);
 		stats_page_add(&page, &rec);
 	}
-	return stats_page_reply(&page, c, h);
-}
-
-/* ---- map ---------------------------------------------------------------- */
-
-/* State of one heap_walk pass for a page of runs. */
-struct stats_map_walk {
-	struct stats_page *page;        /* the page being filled */
-	uint64_t cursor;                /* first (segment, offset) key wanted */
-	const struct pool_segment *seg; /* the walked segment; NULL if not found */
-	bool seg_punched;               /* the walked segment was ever punched */
-	bool full;                      /* the page is full: stop */
-};
-
-static const uint32_t stats_run_kinds[] = {
-        [HEAP_RUN_FREE_DIRTY] = MEMD_RUN_FREE,
-        [HEAP_RUN_FREE_CLEAN] = MEMD_RUN_PUNCHED,
-        [HEAP_RUN_SLAB] = MEMD_RUN_SLAB,
-        [HEAP_RUN_LARGE] = MEMD_RUN_LARGE,
-};
-
-/* Add rec to the page if it starts at or after the cursor.  false when
- * the page is full (the walk must stop). */
-static bool stats_map_emit(struct stats_map_walk *w, const struct memd_stats_run *rec)
-{
-	uint64_t key = memd_ref_make(rec->seg_id, rec->off);
-
-	if (key < w->cursor || rec->len == 0)
-		return true;
-	if (!stats_page_room(w->page, key)) {
-		w->full = true;
-		return false;
-	}
-	stats_page_add(w->page, rec);
-	return true;
-}
-
-/* Add the clean free run rec of a growth segment as pieces: its pages
- * never reserved as free (they were never given back), the others
- * punched.  false when the page is full. */
-static bool stats_map_emit_clean(struct stats_map_walk *w, struct memd_stats_run *rec)
-{
-	uint64_t off = rec->off, end = rec->off + rec->len, next;
-	bool fresh;
-
-	while (off < end) {
-		fresh = pool_segment_page_fresh(w->seg, off);
-		for (next = off + HEAP_PAGE_SIZE; next < end; next += HEAP_PAGE_SIZE)
-			if (pool_segment_page_fresh(w->seg, next) != fresh)
-				break;
-		rec->kind = fresh ? MEMD_RUN_FREE : MEMD_RUN_PUNCHED;
-		rec->off = off;
-		rec->len = next - off;
-		if (!stats_map_emit(w, rec))
-			return false;
-		off = next;
-	}
-	return true;
-}
-
-static int stats_map_visit(void *ctx, const struct heap_run *run)
-{
-	struct stats_map_walk *w = ctx;
-	struct memd_stats_run rec;
-
-	memset(&rec, 0, sizeof(rec));
-	rec.seg_id = run->seg_id;
-	rec.kind = stats_run_kinds[run->kind];
-	/* A clean free run of a segment never punched is still reserved
-	 * (a first segment, by posix_fallocate): backed by memory, not
-	 * returned.  A growth segment's clean runs are split below. */
-	if (run->kind == HEAP_RUN_FREE_CLEAN && !w->seg_punched)
-		rec.kind = MEMD_RUN_FREE;
-	rec.off = run->off;
-	rec.len = run->len;
-	rec.slot_size = run->slot_size;
-	rec.slots = run->slots;
-	rec.used = run->used;
-	if (run->kind == HEAP_RUN_FREE_CLEAN && w->seg != NULL && w->seg->fresh_pages > 0)
-		return stats_map_emit_clean(w, &rec) ? 0 : 1;
-	return stats_map_emit(w, &rec) ? 0 : 1;
-}
-
-/* Count, in each run of the page, the shared blocks of pool that lie in
- * it (the runs are in key order: binary search). */
-static void stats_map_shared(const struct pool_set *set, const struct pool *pool,
-                             struct stats_page *page)
-{
-	uint8_t *recs = page->buf + sizeof(struct memd_stats_page);
-	struct memd_stats_run run;
-	struct shared_block *b;
-	size_t cur = 0;
-
-	while (blocks_next(&set->blocks, &cur, &b)) {
-		size_t lo = 0, hi = page->count;
-
-		if (b->pool != pool)
-			continue;
-		while (hi - lo > 1) { /* last run whose key is <= b->ref */
-			size_t mid = lo + (hi - lo) / 2;
-
-			memcpy(&run, recs + mid * page->rec_size, sizeof(run));
-			if (memd_ref_make(run.seg_id, run.off) <= b->ref)
-				lo = mid;
-			else
-				hi = mid;
-		}
-		if (page->count == 0)
-			return;
-		memcpy(&run, recs + lo * page->rec_size, sizeof(run));
-		if (run.seg_id != memd_ref_seg(b->ref) || memd_ref_off(b->ref) < run.off ||
-		    memd_ref_off(b->ref) >= run.off + run.len)
-			continue;
-		run.shared++;
-		memcpy(recs + lo * page->rec_size, &run, sizeof(run));
-	}
-}
-
-int stats_map(struct conn *c, const struct memd_hdr *h, const void *body, size_t body_len)
-{
-	struct memd_stats_req r = stats_req(body);
-	struct stats_map_walk w = {.cursor = r.cursor};
-	const struct pool *pool;
-	struct stats_page page;
-	uint32_t *ids;
-	size_t n;
-
-	(void)body_len;
-	pool = pool_set_get(&c->srv->pools, r.pool_id);
-	if (pool == NULL)
-		return -ENOENT;
-	ids = malloc((pool->seg_count + 1) * sizeof(*ids));
-	if (ids == NULL)
-		return -ENOMEM;
-	n = heap_segments(pool->heap, ids, pool->seg_count + 1);
-	stats_page_init(&page, c, sizeof(struct memd_stats_run));
-	w.page = &page;
-	for (size_t i = 0; i < n && !w.full; i++) {
-		struct pool_segment *seg;
-		struct pool *owner;
-
-		if (memd_ref_make(ids[i], MEMD_REF_OFFSET_MASK) < r.cursor)
-			continue;
-		w.seg = pool_segment_lookup(&c->srv->pools, ids[i], &owner, &seg) == 0 ? seg : NULL;
-		w.seg_punched = w.seg == NULL || w.seg->punched;
-		heap_walk(pool->heap, ids[i], stats_map_visit, &w);
-	}
-	free(ids);
-	stats_map_shared(&c->srv->pools, pool, &page);
 	return stats_page_reply(&page, c, h);
 }
 
