@@ -30,7 +30,7 @@
 #define CACHE_DEFAULT_THREAD_MAX (2u << 20)          /* one thread's cache */
 #define CACHE_CREDIT_CHUNK       (64u << 10)         /* budget taken from the client at once */
 #define CACHE_BATCH_BYTES        (64u << 10)         /* a bin's largest batch, bytes */
-#define CACHE_BATCH_BLOCKS       512u                /* ... and blocks */
+#define CACHE_BATCH_BLOCKS       ((uint32_t)MEMD_RING_ALLOC_MAX) /* ... and blocks: a ring reply */
 #define CACHE_BATCH_START        8u                  /* a new bin's batch, at least */
 #define CACHE_START_BYTES        (4u << 10)          /* ... and in bytes */
 #define CACHE_AHEAD_MIN          2u                  /* smallest batch leased ahead of need */

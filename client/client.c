@@ -50,9 +50,7 @@
 #define MEMC_DEFAULT_POOL "default"
 #define MEMC_FLAGS_ALL    (MEMC_ZERO | MEMC_SHARED)
 
-/* Mark the connection dead with err (keeping the first reason) and return
- * the sticky error.  Called with c->lock held. */
-static int client_break(memc_client *c, int err)
+int client_break(memc_client *c, int err)
 {
 	int expected = 0;
 
@@ -186,6 +184,19 @@ static int client_read_reply(memc_client *c, uint32_t id, uint16_t op, struct me
 	return client_break(c, -EPROTO);
 }
 
+/* As client_read_reply, for the reply to ring frame frame. */
+static int client_read_slot_reply(memc_client *c, uint32_t frame, uint32_t id, uint16_t op,
+                                  struct memd_hdr *h)
+{
+	int err = client_ring_reply(c, frame, h);
+
+	if (err < 0)
+		return err;
+	if (h->id == id && proto_rep_validate(op, h, c->rx, h->len - MEMD_HDR_SIZE) == 0)
+		return 0;
+	return client_break(c, -EPROTO);
+}
+
 int client_pending_one(memc_client *c)
 {
 	struct memc_pending p = c->pending[c->pend_head];
@@ -194,9 +205,12 @@ int client_pending_one(memc_client *c)
 
 	c->pend_head = (c->pend_head + 1) % MEMC_PENDING_MAX;
 	c->pend_n--;
-	if (p.on_socket)
+	if (p.on_socket) {
 		c->ring.on_socket--;
-	err = client_read_reply(c, p.id, p.op, &h);
+		err = client_read_reply(c, p.id, p.op, &h);
+	} else {
+		err = client_read_slot_reply(c, p.frame, p.id, p.op, &h);
+	}
 	if (err < 0)
 		return err;
 	return p.fn != NULL ? p.fn(c, p.arg, &h, c->rx, h.len - MEMD_HDR_SIZE) : 0;
@@ -206,6 +220,8 @@ bool client_reply_ready(memc_client *c)
 {
 	struct pollfd p = {.fd = c->fd, .events = POLLIN};
 
+	if (c->pend_n > 0 && !c->pending[c->pend_head].on_socket)
+		return client_ring_answered(c, c->pending[c->pend_head].frame);
 	if (c->rb_end - c->rb_start >= MEMD_HDR_SIZE)
 		return true;
 	return poll(&p, 1, 0) != 0;
@@ -224,8 +240,8 @@ int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_l
                       memc_reply_fn *fn, void *arg)
 {
 	struct memc_pending *p;
+	uint32_t id, frame = 0;
 	bool on_socket;
-	uint32_t id;
 	int err;
 
 	err = atomic_load(&c->broken);
@@ -237,7 +253,7 @@ int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_l
 			return err;
 	}
 	id = c->next_id++;
-	on_socket = !client_ring_put(c, op, id, req, req_len);
+	on_socket = !client_ring_put(c, op, id, req, req_len, &frame);
 	if (on_socket) {
 		err = client_send(c, op, id, req, req_len);
 		if (err < 0)
@@ -248,7 +264,7 @@ int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_l
 		return err;
 	p = &c->pending[(c->pend_head + c->pend_n) % MEMC_PENDING_MAX];
 	*p = (struct memc_pending){
-	        .id = id, .op = op, .on_socket = on_socket, .fn = fn, .arg = arg};
+	        .id = id, .op = op, .on_socket = on_socket, .frame = frame, .fn = fn, .arg = arg};
 	c->pend_n++;
 	c->ring.on_socket += on_socket;
 	return 0;
@@ -261,7 +277,7 @@ static int client_call_locked(memc_client *c, uint16_t op, const void *req, size
                               void *rep, size_t rep_cap, size_t *rep_len, int *fd_out)
 {
 	struct memd_hdr h;
-	uint32_t id;
+	uint32_t id, frame;
 	size_t body_len;
 	int fd = -1;
 	int err;
@@ -270,6 +286,15 @@ static int client_call_locked(memc_client *c, uint16_t op, const void *req, size
 	if (err < 0)
 		return err;
 	id = c->next_id++;
+	if (fd_out == NULL && client_ring_put(c, op, id, req, req_len, &frame)) {
+		/* The replies before it, then its own from its slot. */
+		err = client_drain(c);
+		if (err == 0)
+			err = client_read_slot_reply(c, frame, id, op, &h);
+		if (err < 0)
+			return err;
+		goto out_reply;
+	}
 	err = client_send(c, op, id, req, req_len);
 	if (err < 0)
 		return err;
@@ -283,17 +308,18 @@ static int client_call_locked(memc_client *c, uint16_t op, const void *req, size
 	 * this reply, and bytes past it are a protocol error. */
 	fd = c->rx_fd;
 	c->rx_fd = -1;
-	body_len = h.len - MEMD_HDR_SIZE;
 	if (c->rb_end != c->rb_start)
 		goto fail_protocol;
 	if ((fd >= 0 && fd_out == NULL) || (fd < 0 && fd_out != NULL && h.status == 0))
 		goto fail_protocol;
+	if (fd_out != NULL)
+		*fd_out = fd;
+out_reply:
+	body_len = h.len - MEMD_HDR_SIZE;
 	if (rep != NULL)
 		memcpy(rep, c->rx, body_len < rep_cap ? body_len : rep_cap);
 	if (rep_len != NULL)
 		*rep_len = body_len;
-	if (fd_out != NULL)
-		*fd_out = fd;
 	return h.status;
 
 fail_protocol:

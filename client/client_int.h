@@ -129,6 +129,7 @@ struct memc_pending {
 	uint32_t id;       /* request id */
 	uint16_t op;       /* its opcode */
 	bool on_socket;    /* sent on the socket, not through the ring */
+	uint32_t frame;    /* through the ring: its frame number (the reply's slot) */
 	memc_reply_fn *fn; /* handler of the reply, or NULL */
 	void *arg;         /* the handler's argument */
 };
@@ -137,6 +138,7 @@ struct memc_pending {
 struct memc_ring {
 	unsigned char *base; /* the mapping, MEMD_RING_SIZE bytes; NULL: none */
 	uint32_t tail;       /* frames published (our copy of the ring's tail) */
+	uint32_t answered;   /* replies read from their slots: slots below are free */
 	int state;           /* 0: not asked yet, 1: on, -1: off for good */
 	unsigned on_socket;  /* pending requests sent on the socket: while any
 	                      * is unanswered nothing goes into the ring */
@@ -184,11 +186,24 @@ void client_ring_init(memc_client *c);
 void client_ring_get(memc_client *c);
 
 /* Put request op (id, body) into the ring, waking the daemon if it may
- * sleep; c->lock held.  false if it must go on the socket instead (no
- * ring, a request the ring does not take, no free slot, or a request sent
- * on the socket still unanswered: the daemon could run a frame of the
- * ring before it, and its reply would come first). */
-bool client_ring_put(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len);
+ * sleep; c->lock held.  true with *frame its frame number (its reply will
+ * be in its slot: client_ring_reply), or false if it must go on the
+ * socket instead (no ring, a request the ring does not take, no free
+ * slot, or a request sent on the socket still unanswered: the daemon
+ * could run a frame of the ring before it, and its reply would come
+ * first). */
+bool client_ring_put(memc_client *c, uint16_t op, uint32_t id, const void *req, size_t req_len,
+                     uint32_t *frame);
+
+/* Has the daemon answered ring frame frame?  (One load, no system call.) */
+bool client_ring_answered(const memc_client *c, uint32_t frame);
+
+/* Wait for the reply to ring frame frame, the oldest one unread (spinning
+ * for up to c->spin_ns, then sleeping on the ring's head), and take it:
+ * its header to *h, its body to the start of c->rx; the slot is free
+ * again.  c->lock held.  0, or the sticky error (the daemon hung up, or
+ * the header is bad). */
+int client_ring_reply(memc_client *c, uint32_t frame, struct memd_hdr *h);
 
 /* Requests sent through c's ring so far, and RING_KICKs sent on the
  * socket (memd-bench counts the requests, not the kicks, as round trips,
@@ -237,6 +252,11 @@ int client_drain(memc_client *c);
  * request (e.g. a MAP reply for another segment): mark the connection
  * broken.  c->lock held.  Returns -EPROTO. */
 int client_protocol_error(memc_client *c);
+
+/* Mark the connection dead with err (-ECONNRESET or -EPROTO; anything
+ * else counts as -EPIPE), keeping the first reason, and return the sticky
+ * error.  c->lock held. */
+int client_break(memc_client *c, int err);
 
 /* Pool id of name: from the client's pool cache, else by a POOL request
  * (cached on success); takes c->lock.  0 and *id set, or -EINVAL (bad

@@ -291,9 +291,10 @@ _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
 
 /* ---- The request ring (issue 7) ----
  *
- * A client may send the requests it does not wait for (ALLOC_BATCH and
- * FREE_BATCH, nothing else) through a ring in shared memory instead of
- * the socket, so that sending one costs no system call.  RING gives the
+ * A client may send its allocation requests (ALLOC, FREE, ALLOC_BATCH and
+ * FREE_BATCH, nothing else: none of them answers with an fd) through a
+ * ring in shared memory instead of the socket, and get their replies
+ * there, so that a request and its reply cost no system call.  RING gives the
  * client its ring: the daemon creates a memfd of MEMD_RING_SIZE bytes,
  * seals its size (F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL: the client
  * can never make the daemon's mapping fault), maps it read-write and
@@ -302,21 +303,42 @@ _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
  *
  * Layout: struct memd_ring_ctl at the start, then from
  * MEMD_RING_SLOTS_OFFSET MEMD_RING_SLOTS slots of MEMD_RING_SLOT_SIZE
- * bytes (a FREE_BATCH of up to MEMD_RING_BATCH_MAX refs fits one).  The client writes a request
- * frame (header and body exactly as on the socket; len at most MEMD_RING_SLOT_SIZE) into slot tail
- * % MEMD_RING_SLOTS and then publishes tail + 1 (a release store); it may write a slot again only
- * once head has passed it.  The daemon keeps its own head: it reads tail (acquire), copies each
- * frame out before it looks at it, publishes head (release) and runs the frame as if it had come on
- * the socket.  Its reply comes on the socket, in order: the daemon runs every published frame
- * before it runs a frame that arrives on the socket, so ring and socket together keep the client's
- * order (a client publishes nothing while it waits for a reply on the socket).  The other way round
- * the daemon cannot tell: a frame published after a request was sent on the socket may run first,
- * its reply overtaking that request's.  So a client publishes nothing while any request it sent on
- * the socket is unanswered, also one it does not wait for (a batch sent on the socket because the
- * ring was full).  A tail more than MEMD_RING_SLOTS ahead of head, a frame longer than a slot or
- * with a bad header, or an opcode other than ALLOC_BATCH and FREE_BATCH in the ring is a protocol
- * error: the daemon closes the connection.  The client must never trust head beyond "these slots
- * are free"; the daemon never trusts anything it reads here beyond the frame it copied.
+ * bytes.  Frame i (counting from 0, uint32 arithmetic, so it wraps) lives
+ * in slot i % MEMD_RING_SLOTS, first its request, then its reply.
+ *
+ * Requests.  The client writes a request frame (header and body exactly
+ * as on the socket; len at most MEMD_RING_SLOT_SIZE; a FREE_BATCH of up to
+ * MEMD_RING_BATCH_MAX refs fits) into the slot of frame tail and then
+ * publishes tail + 1 (a release store).  The daemon keeps its own count of
+ * frames taken: it reads tail (acquire), copies each frame out before it
+ * looks at it, and runs the copy as if it had come on the socket.
+ *
+ * Replies.  The reply to a ring frame does not come on the socket: the
+ * daemon writes it (header and body as on the socket, len at most
+ * MEMD_RING_SLOT_SIZE) into the frame's own slot, over the request, and
+ * then publishes head = i + 1 (a release store): head counts the frames
+ * answered.  The client reads a reply once head has passed its frame
+ * (acquire), copies it out, and may write that slot again only after
+ * that.  An ALLOC_BATCH in the ring may ask for at most
+ * MEMD_RING_ALLOC_MAX blocks, so that its reply fits the slot; one that
+ * asks for more is answered -EINVAL (in its slot).
+ *
+ * Order.  The daemon runs every published frame before it runs a frame
+ * that arrives on the socket, and answers a ring frame before it runs the
+ * next frame of any kind, so replies keep the client's order: a client
+ * reads its replies in the order it sent the requests, from the slot or
+ * from the socket.  The other way round the daemon cannot tell: a frame
+ * published after a request was sent on the socket may run first.  So a
+ * client publishes nothing while any request it sent on the socket is
+ * unanswered, also one it does not wait for (a batch sent on the socket
+ * because the ring was full).
+ *
+ * Protocol errors.  A tail more than MEMD_RING_SLOTS ahead of the frames
+ * taken, a frame longer than a slot or with a bad header, or an opcode
+ * other than ALLOC, FREE, ALLOC_BATCH and FREE_BATCH in the ring is a protocol error:
+ * the daemon closes the connection.  The client must never trust head
+ * beyond "these replies are written"; the daemon never trusts anything it
+ * reads here beyond the frame it copied, and never reads a reply back.
  *
  * Waking the daemon: it reads the ring whenever it reads the socket and
  * while it polls after a request (busy_poll_us).  Before it may sleep it
@@ -326,8 +348,18 @@ _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
  * RING_KICK on the socket, a frame with no body (len MEMD_HDR_SIZE) that
  * the daemon answers with nothing at all: the only request without a
  * reply.  Either the daemon's last look sees the frame or the client sees
- * sleeping; a kick too many costs one wake-up.  A full ring (tail - head
- * == MEMD_RING_SLOTS) just means the client sends on the socket. */
+ * sleeping; a kick too many costs one wake-up.  A full ring (tail minus
+ * the replies read == MEMD_RING_SLOTS) just means the client sends on the
+ * socket.
+ *
+ * Waking the client: a client that wants to sleep until head passes its
+ * frame stores waiting = 1, fences, reads head once more and, if its
+ * reply is still not there, waits on head with FUTEX_WAIT (a shared
+ * futex: not FUTEX_PRIVATE_FLAG), with a timeout after which it checks
+ * its socket for a hang-up; it stores waiting = 0 when it is done.  The
+ * daemon, after it publishes head, fences and reads waiting: if it is not
+ * 0 it does FUTEX_WAKE on head for every waiter.  Either the client's
+ * last look sees head or the daemon sees waiting. */
 
 #define MEMD_RING_SLOTS     8u    /* request slots: as many as a client has pending */
 #define MEMD_RING_SLOT_SIZE 4096u /* bytes per slot, page-aligned */
@@ -335,23 +367,30 @@ _Static_assert(sizeof(struct memd_cache_page_rep) == 16, "cache_page_rep size");
 /* The largest FREE_BATCH a slot holds; a larger one goes on the socket. */
 #define MEMD_RING_BATCH_MAX ((MEMD_RING_SLOT_SIZE - MEMD_HDR_SIZE - 8u) / 8u)
 
-/* The head of a ring: the client's tail and the daemon's head and
- * sleeping flag on lines of their own.  Accessed with atomic builtins. */
+/* The largest ALLOC_BATCH a ring frame may ask for: its reply fits a slot. */
+#define MEMD_RING_ALLOC_MAX                                                                        \
+	((MEMD_RING_SLOT_SIZE - MEMD_HDR_SIZE - sizeof(struct memd_alloc_batch_rep)) / 8u)
+
+/* The head of a ring: the client's words and the daemon's on cache lines
+ * of their own.  Accessed with atomic builtins. */
 struct memd_ring_ctl {
 	uint32_t tail;     /* client: frames published (wraps) */
 	uint32_t pad0[15]; /* 0 */
-	uint32_t head;     /* daemon: frames consumed (wraps) */
+	uint32_t head;     /* daemon: frames answered (wraps); the client's futex */
 	uint32_t sleeping; /* daemon: 1 while it may sleep; a client kicks */
 	uint32_t pad1[14]; /* 0 */
+	uint32_t waiting;  /* client: not 0 while it may sleep on head */
+	uint32_t pad2[15]; /* 0 */
 };
-_Static_assert(sizeof(struct memd_ring_ctl) == 128, "ring_ctl size");
+_Static_assert(sizeof(struct memd_ring_ctl) == 192, "ring_ctl size");
 
 /* The slots start on the page after the head's, each on pages of its own,
  * so a client touches (makes resident) one page per slot for a small
  * request and the whole ring is 36 KiB. */
 #define MEMD_RING_SLOTS_OFFSET 4096u
 #define MEMD_RING_SIZE         (MEMD_RING_SLOTS_OFFSET + MEMD_RING_SLOTS * MEMD_RING_SLOT_SIZE)
-_Static_assert(MEMD_RING_SLOT_SIZE % 4096 == 0 && MEMD_RING_BATCH_MAX >= 256,
+_Static_assert(MEMD_RING_SLOT_SIZE % 4096 == 0 && MEMD_RING_BATCH_MAX >= 256 &&
+                       MEMD_RING_ALLOC_MAX >= 256,
                "ring slots are whole pages and hold a good batch");
 
 /* The slot of frame number i in a ring mapped at base. */

@@ -12,8 +12,8 @@
  * frame announced, so it never exceeds MEMD_FRAME_MAX.
  *
  * The request ring.  A connection may also have a ring (ring.c) through
- * which its client sends ALLOC_BATCH and FREE_BATCH without a system
- * call.  conn_process() runs a pass on the ring before it dispatches each
+ * which its client sends ALLOC, FREE, ALLOC_BATCH and FREE_BATCH, and
+ * gets their replies, without a system call.  conn_process() runs a pass on the ring before it dispatches each
  * frame from the socket (a RING_KICK too), so that what the client
  * published before it sent that frame runs first: the client's order.
  * The loop also drains the rings between rounds of I/O (ring.c), through
@@ -471,6 +471,11 @@ static int conn_enqueue(struct conn *c, const struct memd_hdr *req, int32_t stat
 	struct memd_hdr h;
 
 	memd_assert(flen <= MEMD_FRAME_MAX);
+	if (c->ring.answer != NULL) {
+		memd_assert(fd < 0); /* no ring opcode answers with an fd */
+		ring_answer(c, req, status, body, body_len);
+		return 0;
+	}
 	if (c->closing) {
 		if (fd >= 0)
 			close(fd);

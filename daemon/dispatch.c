@@ -50,8 +50,9 @@
  * memfd with the reply, as CACHE_PAGE does (the daemon keeps only the
  * mapping; a reply that cannot be queued drops the ring again).  Frames
  * from the ring come through dispatch_request() like frames from the
- * socket (ring.c checks first that they are ALLOC_BATCH or FREE_BATCH
- * with a sound header); from here on nothing tells them apart, so a bad
+ * socket (ring.c checks first that they are ALLOC, FREE, ALLOC_BATCH or
+ * FREE_BATCH with a sound header, and conn_reply() puts their replies in
+ * their slots); from here on nothing tells them apart, so a bad
  * body in the ring gets -EINVAL as it would on the socket, and the
  * connection stays.  RING_KICK with no body
  * is the one request without a reply: it is taken before every rule

@@ -1,7 +1,8 @@
 /*
- * ring.c - a session's request ring: ALLOC_BATCH and FREE_BATCH frames a
- * client writes into shared memory instead of sending them, so that
- * sending one costs it no system call (proto.h, "The request ring").
+ * ring.c - a session's request ring: ALLOC, FREE, ALLOC_BATCH and
+ * FREE_BATCH frames a client writes into shared memory instead of sending
+ * them, answered in the same place, so that a request costs it no system
+ * call (proto.h, "The request ring").
  *
  * The ring.  RING makes a memfd of MEMD_RING_SIZE bytes, reserved and
  * sealed against resizing (shm_sealed_rw_create: the client can never
@@ -13,23 +14,34 @@
  * loop's per-iteration work is proportional to the rings, and nothing
  * when there are none.
  *
- * Taking frames (ring_drain).  The daemon keeps its own head and never
- * reads head back.  It reads tail with an acquire load; n = tail - head
- * (uint32 arithmetic, so it wraps) must be at most MEMD_RING_SLOTS.  For
- * each frame it copies the 16-byte header out of the slot first, decodes
- * and checks the copy (proto_hdr_decode; len at most MEMD_RING_SLOT_SIZE;
- * op ALLOC_BATCH or FREE_BATCH), then copies the body into a private
- * buffer, and only then publishes head + 1 (release store) and runs the
- * copy through dispatch_request(), exactly as a frame from the socket:
- * its one reply goes on the socket, in order.  The client may rewrite the
- * slot at any moment, so nothing is ever read from a slot twice and
- * nothing is checked in place; a compiler barrier after each copy keeps
- * the compiler from re-reading the slot in place of the copy.
+ * Taking frames (ring_drain).  The daemon keeps its own count of frames
+ * taken (r->head) and never reads head back.  It reads tail with an
+ * acquire load; n = tail - head (uint32 arithmetic, so it wraps) must be
+ * at most MEMD_RING_SLOTS.  For each frame it copies the 16-byte header
+ * out of the slot first, decodes and checks the copy (proto_hdr_decode;
+ * len at most MEMD_RING_SLOT_SIZE; one of the four opcodes), then
+ * copies the body into a private buffer and runs the copy through
+ * dispatch_request(), exactly as a frame from the socket.  The client may
+ * rewrite the slot at any moment, so nothing is ever read from a slot
+ * twice and nothing is checked in place; a compiler barrier after each
+ * copy keeps the compiler from re-reading the slot in place of the copy.
+ *
+ * Answering (ring_answer).  While a frame runs, r->answer points at its
+ * slot, and conn.c hands the frame's one reply to ring_answer instead of
+ * queueing it on the socket: the reply is written over the request, head
+ * + 1 is published (release store), and after a full fence the client's
+ * waiting word is read: if it is set, FUTEX_WAKE on head.  So a ring
+ * frame's reply costs the daemon no system call unless the client sleeps,
+ * and it is in place before the next frame of any kind runs, which keeps
+ * the client's order.  An ALLOC_BATCH asking for more than
+ * MEMD_RING_ALLOC_MAX blocks (its reply would not fit) is answered
+ * -EINVAL without running.  Nothing the client writes is ever read back.
  *
  * What closes the connection, and what is an error reply.  A tail more
  * than MEMD_RING_SLOTS ahead, a header proto_hdr_decode refuses (len
  * below MEMD_HDR_SIZE or above MEMD_FRAME_MAX, non-zero flags), a len
- * above MEMD_RING_SLOT_SIZE, or any opcode but ALLOC_BATCH and FREE_BATCH
+ * above MEMD_RING_SLOT_SIZE, or any opcode but ALLOC, FREE, ALLOC_BATCH
+ * and FREE_BATCH
  * (replies, RING_KICK and stats included) is a protocol error: a warning
  * is logged and the connection closes with conn_close_after_flush(), as
  * conn.c closes it for a malformed socket header: the replies to the
@@ -74,10 +86,14 @@
 #include "ring.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "busy_poll.h"
 #include "conn.h"
@@ -124,6 +140,7 @@ int ring_create(struct conn *c, int *fd)
 	/* A fresh memfd reads as zeros: tail = head = sleeping = 0. */
 	r->ctl = map;
 	r->head = 0;
+	r->answer = NULL;
 	r->frames = 0;
 	ring_link(c->srv, c);
 	return 0;
@@ -187,14 +204,28 @@ static int ring_copy_frame(struct conn *c, uint32_t i, uint8_t *buf, struct memd
 		            (unsigned)h->len);
 		return -EPROTO;
 	}
-	if (h->op != MEMD_OP_ALLOC_BATCH && h->op != MEMD_OP_FREE_BATCH) {
-		ring_refuse(c, "frame %u: opcode %#x (%s) is not ALLOC_BATCH or FREE_BATCH",
+	if (h->op != MEMD_OP_ALLOC && h->op != MEMD_OP_FREE && h->op != MEMD_OP_ALLOC_BATCH &&
+	    h->op != MEMD_OP_FREE_BATCH) {
+		ring_refuse(c, "frame %u: opcode %#x (%s) may not come through the ring",
 		            (unsigned)i, (unsigned)h->op, proto_op_name(h->op));
 		return -EPROTO;
 	}
 	memcpy(buf + MEMD_HDR_SIZE, slot + MEMD_HDR_SIZE, h->len - MEMD_HDR_SIZE);
 	atomic_signal_fence(memory_order_seq_cst);
 	return 0;
+}
+
+/* An ALLOC_BATCH (body buf, blen bytes) asking for more blocks than a
+ * slot can hold the refs of?  (A body of the wrong length is left to
+ * dispatch, which answers it -EINVAL.) */
+static bool ring_alloc_too_big(const struct memd_hdr *h, const uint8_t *body, size_t blen)
+{
+	struct memd_alloc_batch_req req;
+
+	if (h->op != MEMD_OP_ALLOC_BATCH || blen != sizeof(req))
+		return false;
+	memcpy(&req, body, sizeof(req));
+	return req.count > MEMD_RING_ALLOC_MAX;
 }
 
 unsigned ring_drain(struct conn *c)
@@ -204,6 +235,7 @@ unsigned ring_drain(struct conn *c)
 	uint8_t *buf = (uint8_t *)frame;
 	struct memd_hdr h;
 	uint32_t tail, n;
+	size_t blen;
 	unsigned ran = 0;
 
 	memd_assert(c->in_dispatch);
@@ -219,15 +251,52 @@ unsigned ring_drain(struct conn *c)
 	for (; n > 0 && ring_conn_open(c); n--) {
 		if (ring_copy_frame(c, r->head, buf, &h) < 0)
 			break;
-		r->head++;
-		__atomic_store_n(&r->ctl->head, r->head, __ATOMIC_RELEASE);
 		r->frames++;
 		ran++;
-		dispatch_request(c, &h, buf + MEMD_HDR_SIZE, h.len - MEMD_HDR_SIZE);
+		blen = h.len - MEMD_HDR_SIZE;
+		r->answer = MEMD_RING_SLOT(r->ctl, r->head);
+		if (ring_alloc_too_big(&h, buf + MEMD_HDR_SIZE, blen))
+			conn_reply(c, &h, -EINVAL, NULL, 0);
+		else
+			dispatch_request(c, &h, buf + MEMD_HDR_SIZE, blen);
+		if (r->answer != NULL) { /* every request has its reply: never */
+			log_error("session %llu: ring frame %u (%s) went unanswered",
+			          (unsigned long long)c->session.id, (unsigned)r->head,
+			          proto_op_name(h.op));
+			ring_answer(c, &h, -EIO, NULL, 0);
+		}
 	}
 	if (ran > 0)
 		busy_poll_note(&c->srv->busy);
 	return ran;
+}
+
+void ring_answer(struct conn *c, const struct memd_hdr *req, int32_t status, const void *body,
+                 size_t body_len)
+{
+	struct ring *r = &c->ring;
+	unsigned char *slot = r->answer;
+	struct memd_hdr h;
+
+	memd_assert(slot != NULL);
+	r->answer = NULL;
+	if (MEMD_HDR_SIZE + body_len > MEMD_RING_SLOT_SIZE) { /* checked before: never */
+		log_error("session %llu: a %zu-byte reply does not fit a ring slot",
+		          (unsigned long long)c->session.id, body_len);
+		status = -EIO;
+		body_len = 0;
+	}
+	proto_hdr_init(&h, (uint16_t)(req->op | MEMD_OP_REPLY), req->id, status, body_len);
+	memcpy(slot, &h, MEMD_HDR_SIZE);
+	if (body_len > 0)
+		memcpy(slot + MEMD_HDR_SIZE, body, body_len);
+	r->head++;
+	__atomic_store_n(&r->ctl->head, r->head, __ATOMIC_RELEASE);
+	/* Either the client's last look before it sleeps sees head, or
+	 * this load sees its waiting (proto.h). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__atomic_load_n(&r->ctl->waiting, __ATOMIC_RELAXED) != 0)
+		syscall(SYS_futex, &r->ctl->head, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 /* A pass on every ring; the number of frames run. */

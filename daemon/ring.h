@@ -24,6 +24,7 @@ struct memd_server;
 struct ring {
 	struct memd_ring_ctl *ctl; /* the shared mapping (MEMD_RING_SIZE bytes), or NULL */
 	uint32_t head;             /* frames taken: the daemon's own count, never read back */
+	unsigned char *answer;     /* the slot whose frame runs now (its reply goes there), or NULL */
 	uint64_t frames;           /* frames run from the ring (debug log at the end) */
 	struct conn *prev, *next;  /* links in the server's list of conns with a ring */
 };
@@ -47,6 +48,14 @@ void ring_destroy(struct conn *c);
  * must have set c->in_dispatch (conn.c flushes afterwards).  Returns the
  * number of frames run; any opens the busy-poll window. */
 unsigned ring_drain(struct conn *c);
+
+/* Write the reply to the ring frame that is running (conn.c calls this in
+ * place of queueing a reply when c->ring.answer is set) (header with req's op
+ * | MEMD_OP_REPLY, id, status; then body_len bytes of body) into its slot,
+ * publish head past it and wake the client if it waits.  The frame was
+ * checked before it ran, so the reply fits the slot. */
+void ring_answer(struct conn *c, const struct memd_hdr *req, int32_t status, const void *body,
+                 size_t body_len);
 
 /* After each round of I/O (the check handle): clear the sleeping flags
  * ring_before_sleep set, then drain every connection's ring. */

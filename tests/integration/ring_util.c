@@ -181,6 +181,7 @@ void rconn_open(struct rconn *r)
 	r->ctl = ring_map(rep.fd);
 	close(rep.fd);
 	r->tail = 0;
+	r->answered = 0;
 }
 
 /* Unmap r's ring and close its socket. */
@@ -252,16 +253,49 @@ void ring_put_free(struct rconn *r, uint32_t id, const uint64_t *refs, uint32_t 
 	ring_put(r, MEMD_OP_FREE_BATCH, id, body, sizeof(req) + (size_t)n * sizeof(uint64_t));
 }
 
-/* Read the reply to ALLOC_BATCH id of count blocks: status 0, count
- * distinct non-zero refs, copied to refs (may be NULL). */
-void expect_alloc_reply(int fd, uint32_t id, uint32_t count, uint64_t *refs, const char *what)
+bool ring_answered_within(struct rconn *r, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	for (;;) {
+		if ((int32_t)(ring_head(r) - r->answered) > 0)
+			return true;
+		if (now_ms() >= end)
+			return false;
+		usleep(100);
+	}
+}
+
+struct memd_hdr ring_recv(struct rconn *r, uint16_t op, uint32_t id, size_t *blen,
+                          const char *what)
+{
+	const unsigned char *slot = MEMD_RING_SLOT(r->ctl, r->answered);
+	struct memd_hdr h;
+
+	cr_assert(ring_answered_within(r, REPLY_MS), "%s: no reply to %s id %u (head %u)", what,
+	          proto_op_name(op), id, ring_head(r));
+	memcpy(&h, slot, sizeof(h));
+	cr_assert_geq(h.len, MEMD_HDR_SIZE, "%s: reply len %u", what, h.len);
+	cr_assert_leq(h.len, MEMD_RING_SLOT_SIZE, "%s: reply len %u", what, h.len);
+	cr_assert_eq(h.flags, 0, "%s: reply flags %#x", what, h.flags);
+	memcpy(rx, slot + MEMD_HDR_SIZE, h.len - MEMD_HDR_SIZE);
+	*blen = h.len - MEMD_HDR_SIZE;
+	r->answered++;
+	cr_assert_eq(h.id, id, "%s: reply id %u (op %#x) where %u was due", what, h.id, h.op, id);
+	cr_assert_eq(h.op, op | MEMD_OP_REPLY, "%s: reply op %#x, want %#x", what, h.op,
+	             op | MEMD_OP_REPLY);
+	return h;
+}
+
+void expect_alloc_reply(struct rconn *r, uint32_t id, uint32_t count, uint64_t *refs,
+                        const char *what)
 {
 	struct memd_alloc_batch_rep rep;
 	struct memd_hdr h;
 	size_t blen = 0;
 	uint64_t ref;
 
-	h = recv_reply(fd, MEMD_OP_ALLOC_BATCH, id, &blen, what);
+	h = ring_recv(r, MEMD_OP_ALLOC_BATCH, id, &blen, what);
 	cr_assert_eq(h.status, 0, "%s: ALLOC_BATCH id %u: status %d", what, id, h.status);
 	cr_assert_eq(blen, sizeof(rep) + count * sizeof(uint64_t), "%s: body of %zu bytes", what,
 	             blen);

@@ -18,10 +18,7 @@
 #define REPLY_MS      5000            /* how long memd has to answer (or close) */
 #define QUIET_MS      200             /* "not answered": nothing arrives for this long */
 #define WAIT_MS       5000            /* how long memd has to tidy up after a client */
-#define STALL_MS      300             /* the ring full and head still this long: memd stopped */
-#define FEED_MS       20000           /* a deaf client that never stalls fails after this */
-#define FEED_MAX      5000            /* ... or after publishing this many frames */
-#define OUT_HIGH      (1024u * 1024u) /* conn.c's CONN_OUT_HIGH */
+#define FEED_MS       20000           /* a deaf client must get its frames run within this */
 #define RSS_GROWTH_KB (32 * 1024)     /* memd may grow this much for one deaf client */
 #define BLOCK_SIZE    100u            /* bytes of each block the tests ask for */
 
@@ -38,6 +35,7 @@ struct rconn {
 	uint32_t pool_id;          /* "default" */
 	struct memd_ring_ctl *ctl; /* the ring, MEMD_RING_SIZE bytes, read-write */
 	uint32_t tail;             /* frames published (our copy) */
+	uint32_t answered;         /* replies read from their slots */
 };
 
 /* What one RING request got back. */
@@ -111,9 +109,20 @@ void ring_put_alloc(struct rconn *r, uint32_t id, uint32_t count);
 /* Publish FREE_BATCH of refs[0..n). */
 void ring_put_free(struct rconn *r, uint32_t id, const uint64_t *refs, uint32_t n);
 
-/* Read the reply to ALLOC_BATCH id of count blocks: status 0, count
- * distinct non-zero refs, copied to refs (may be NULL). */
-void expect_alloc_reply(int fd, uint32_t id, uint32_t count, uint64_t *refs, const char *what);
+/* Has memd answered the oldest unread ring frame within ms (head passed
+ * it)?  Nothing is read. */
+bool ring_answered_within(struct rconn *r, int ms);
+
+/* Read the reply to the oldest unread ring frame from its slot (body in
+ * rx), waiting up to REPLY_MS for head to pass it, and check that it
+ * answers op id. */
+struct memd_hdr ring_recv(struct rconn *r, uint16_t op, uint32_t id, size_t *blen,
+                          const char *what);
+
+/* Read the reply to ring frame ALLOC_BATCH id of count blocks: status 0,
+ * count distinct non-zero refs, copied to refs (may be NULL). */
+void expect_alloc_reply(struct rconn *r, uint32_t id, uint32_t count, uint64_t *refs,
+                        const char *what);
 
 /* Wait (up to REPLY_MS) until sleeping reads want. */
 void wait_sleeping(struct rconn *r, uint32_t want, const char *when);
