@@ -26,13 +26,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define CACHE_DEFAULT_MAX        (8u << 20)          /* all threads' caches of one client */
-#define CACHE_DEFAULT_THREAD_MAX (2u << 20)          /* one thread's cache */
-#define CACHE_CREDIT_CHUNK       (64u << 10)         /* budget taken from the client at once */
-#define CACHE_BATCH_BYTES        (64u << 10)         /* a bin's largest batch, bytes */
+#define CACHE_DEFAULT_MAX        (8u << 20)  /* all threads' caches of one client */
+#define CACHE_DEFAULT_THREAD_MAX (2u << 20)  /* one thread's cache */
+#define CACHE_CREDIT_CHUNK       (64u << 10) /* budget taken from the client at once */
+#define CACHE_BATCH_BYTES        (64u << 10) /* a bin's largest batch, bytes */
 #define CACHE_BATCH_BLOCKS       ((uint32_t)MEMD_RING_ALLOC_MAX) /* ... and blocks: a ring reply */
-#define CACHE_BATCH_START        8u                  /* a new bin's batch, at least */
-#define CACHE_START_BYTES        (4u << 10)          /* ... and in bytes */
+#define CACHE_BATCH_START        8u                              /* a new bin's batch, at least */
+#define CACHE_START_BYTES        (4u << 10)                      /* ... and in bytes */
 #define CACHE_AHEAD_MIN          2u                  /* smallest batch leased ahead of need */
 #define CACHE_RET_BYTES          (256u << 10)        /* bytes of returns gathered before sending */
 #define CACHE_RET_BLOCKS         MEMD_RING_BATCH_MAX /* ... and blocks: one ring slot */

@@ -24,9 +24,9 @@ struct memd_server;
 struct ring {
 	struct memd_ring_ctl *ctl; /* the shared mapping (MEMD_RING_SIZE bytes), or NULL */
 	uint32_t head;             /* frames taken: the daemon's own count, never read back */
-	unsigned char *answer;     /* the slot whose frame runs now (its reply goes there), or NULL */
-	uint64_t frames;           /* frames run from the ring (debug log at the end) */
-	struct conn *prev, *next;  /* links in the server's list of conns with a ring */
+	unsigned char *answer; /* the slot whose frame runs now (its reply goes there), or NULL */
+	uint64_t frames;       /* frames run from the ring (debug log at the end) */
+	struct conn *prev, *next; /* links in the server's list of conns with a ring */
 };
 
 /* Give c its ring (RING): a sealed memfd of MEMD_RING_SIZE bytes, mapped

@@ -266,8 +266,7 @@ bool ring_answered_within(struct rconn *r, int ms)
 	}
 }
 
-struct memd_hdr ring_recv(struct rconn *r, uint16_t op, uint32_t id, size_t *blen,
-                          const char *what)
+struct memd_hdr ring_recv(struct rconn *r, uint16_t op, uint32_t id, size_t *blen, const char *what)
 {
 	const unsigned char *slot = MEMD_RING_SLOT(r->ctl, r->answered);
 	struct memd_hdr h;

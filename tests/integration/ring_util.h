@@ -15,12 +15,12 @@
 
 #include "proto.h"
 
-#define REPLY_MS      5000            /* how long memd has to answer (or close) */
-#define QUIET_MS      200             /* "not answered": nothing arrives for this long */
-#define WAIT_MS       5000            /* how long memd has to tidy up after a client */
-#define FEED_MS       20000           /* a deaf client must get its frames run within this */
-#define RSS_GROWTH_KB (32 * 1024)     /* memd may grow this much for one deaf client */
-#define BLOCK_SIZE    100u            /* bytes of each block the tests ask for */
+#define REPLY_MS      5000        /* how long memd has to answer (or close) */
+#define QUIET_MS      200         /* "not answered": nothing arrives for this long */
+#define WAIT_MS       5000        /* how long memd has to tidy up after a client */
+#define FEED_MS       20000       /* a deaf client must get its frames run within this */
+#define RSS_GROWTH_KB (32 * 1024) /* memd may grow this much for one deaf client */
+#define BLOCK_SIZE    100u        /* bytes of each block the tests ask for */
 
 #define POOL_INI       "[pool default]\nmax_size = 64M\nsegment_size = 1M\n"
 #define CONFIG_ASLEEP  "[memd]\nbusy_poll_us = 0\n" POOL_INI     /* memd sleeps at once */

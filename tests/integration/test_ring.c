@@ -31,7 +31,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -42,6 +44,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,6 +225,116 @@ Test(ring, frames_published_before_a_socket_frame_run_before_it, .fini = harness
 		        st.blocks, 6u * (uint64_t)(round + 1),
 		        "round %d: STATS_STATUS saw %llu blocks: the ring's frames had not run",
 		        round, (unsigned long long)st.blocks);
+	}
+	rconn_close(&r);
+	memd_stop_clean(&H, SIGTERM);
+}
+
+Test(ring, alloc_and_free_come_through_the_ring_too, .fini = harness_fini)
+{
+	struct memd_alloc_req areq = {.size = 100000};
+	struct memd_alloc_rep arep;
+	struct memd_ref_req freq;
+	struct memd_hdr h;
+	struct rconn r;
+	size_t blen = 0;
+
+	memd_start(&H, CONFIG_ASLEEP);
+	rconn_open(&r);
+	areq.pool_id = r.pool_id;
+	ring_put(&r, MEMD_OP_ALLOC, 1, &areq, sizeof(areq));
+	send_kick(r.fd);
+	h = ring_recv(&r, MEMD_OP_ALLOC, 1, &blen, "ring ALLOC");
+	cr_assert_eq(h.status, 0, "ALLOC: status %d", h.status);
+	cr_assert_eq(blen, sizeof(arep));
+	memcpy(&arep, rx, sizeof(arep));
+	cr_expect_geq(arep.size, areq.size, "a block of %llu bytes", (unsigned long long)arep.size);
+	cr_expect_eq(live_blocks(r.fd), 1);
+
+	/* Freed twice: the second is -EINVAL, answered in its slot too. */
+	freq.ref = arep.ref;
+	ring_put(&r, MEMD_OP_FREE, 2, &freq, sizeof(freq));
+	ring_put(&r, MEMD_OP_FREE, 3, &freq, sizeof(freq));
+	send_kick(r.fd);
+	h = ring_recv(&r, MEMD_OP_FREE, 2, &blen, "ring FREE");
+	cr_expect_eq(h.status, 0, "FREE: status %d", h.status);
+	cr_expect_eq(blen, 0);
+	h = ring_recv(&r, MEMD_OP_FREE, 3, &blen, "ring FREE again");
+	cr_expect_eq(h.status, -EINVAL, "second FREE: status %d", h.status);
+	cr_expect_eq(live_blocks(r.fd), 0);
+	expect_quiet(r.fd, QUIET_MS, "ring replies on the socket");
+	rconn_close(&r);
+	memd_stop_clean(&H, SIGTERM);
+}
+
+/* A reply of MEMD_RING_ALLOC_MAX refs is the most a slot holds: one more
+ * is refused before it runs, so no block is handed out for it. */
+Test(ring, an_alloc_batch_whose_reply_would_not_fit_its_slot_is_einval, .fini = harness_fini)
+{
+	struct memd_alloc_batch_req req = {.size = BLOCK_SIZE, .count = MEMD_RING_ALLOC_MAX + 1};
+	struct memd_hdr h;
+	struct rconn r;
+	size_t blen = 0;
+
+	memd_start(&H, CONFIG_ASLEEP);
+	rconn_open(&r);
+	req.pool_id = r.pool_id;
+	ring_put(&r, MEMD_OP_ALLOC_BATCH, 1, &req, sizeof(req));
+	req.count = UINT32_MAX;
+	ring_put(&r, MEMD_OP_ALLOC_BATCH, 2, &req, sizeof(req));
+	ring_put_alloc(&r, 3, MEMD_RING_ALLOC_MAX);
+	send_kick(r.fd);
+	for (uint32_t id = 1; id <= 2; id++) {
+		h = ring_recv(&r, MEMD_OP_ALLOC_BATCH, id, &blen, "too many for a slot");
+		cr_expect_eq(h.status, -EINVAL, "id %u: status %d", id, h.status);
+		cr_expect_eq(blen, 0);
+	}
+	expect_alloc_reply(&r, 3, MEMD_RING_ALLOC_MAX, NULL, "as many as a slot holds");
+	cr_expect_eq(live_blocks(r.fd), MEMD_RING_ALLOC_MAX);
+	rconn_close(&r);
+	memd_stop_clean(&H, SIGTERM);
+}
+
+/* The kick a thread sends while the test sleeps on head. */
+static void *kick_later(void *arg)
+{
+	sleep_ms(50);
+	send_kick(*(int *)arg);
+	return NULL;
+}
+
+/* proto.h's client wake-up: a client that stored waiting = 1 and sleeps
+ * on head with FUTEX_WAIT is woken by the reply (FUTEX_WAKE), not left to
+ * its timeout.  memd sleeps and the kick comes 50 ms after the wait
+ * began, so the wait has begun before the reply is written. */
+Test(ring, a_client_sleeping_on_head_is_woken_by_the_reply, .fini = harness_fini)
+{
+	const struct timespec five_s = {.tv_sec = 5};
+	struct rconn r;
+	pthread_t t;
+
+	memd_start(&H, CONFIG_ASLEEP);
+	rconn_open(&r);
+	for (uint32_t id = 1; id <= 5; id++) {
+		int64_t t0;
+		long rc;
+
+		wait_sleeping(&r, 1, "memd idle");
+		ring_put_alloc(&r, id, 1);
+		__atomic_store_n(&r.ctl->waiting, 1, __ATOMIC_RELAXED);
+		atomic_thread_fence(memory_order_seq_cst);
+		cr_assert_eq(ring_head(&r), id - 1, "memd ran the frame without a kick");
+		cr_assert_eq(pthread_create(&t, NULL, kick_later, &r.fd), 0);
+		t0 = now_ms();
+		do
+			rc = syscall(SYS_futex, &r.ctl->head, FUTEX_WAIT, id - 1, &five_s, NULL, 0);
+		while (rc < 0 && errno == EINTR);
+		cr_assert_eq(pthread_join(t, NULL), 0);
+		cr_assert(rc == 0 || errno == EAGAIN, "FUTEX_WAIT: %s", strerror(errno));
+		cr_assert_lt(now_ms() - t0, 2500, "woken after %lld ms: by the timeout?",
+		             (long long)(now_ms() - t0));
+		__atomic_store_n(&r.ctl->waiting, 0, __ATOMIC_RELAXED);
+		expect_alloc_reply(&r, id, 1, NULL, "after the wake-up");
 	}
 	rconn_close(&r);
 	memd_stop_clean(&H, SIGTERM);

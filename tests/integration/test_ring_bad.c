@@ -343,8 +343,8 @@ Test(ring, a_client_that_never_reads_its_replies_costs_memd_nothing, .fini = har
 		} else {
 			usleep(100);
 		}
-		cr_assert_lt(now_ms() - start, FEED_MS, "memd stopped taking frames at %u (head %u)",
-		             r.tail, head);
+		cr_assert_lt(now_ms() - start, FEED_MS,
+		             "memd stopped taking frames at %u (head %u)", r.tail, head);
 	}
 	for (int64_t end = now_ms() + REPLY_MS; ring_head(&r) != r.tail && now_ms() < end;)
 		usleep(100);
