@@ -89,7 +89,9 @@ void client_ring_get(memc_client *c)
 	err = client_call(c, 1, MEMD_OP_RING, &req, sizeof(req), &rep, sizeof(rep), NULL, &fd);
 	if (err < 0)
 		return;
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != MEMD_RING_SIZE)
+	if (rep.size != MEMD_RING_SIZE || rep.slots != MEMD_RING_SLOTS ||
+	    rep.slot_size != MEMD_RING_SLOT_SIZE || fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size != MEMD_RING_SIZE)
 		goto out_close_fd;
 	p = mmap(NULL, MEMD_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
@@ -159,25 +161,30 @@ static inline void ring_cpu_relax(void)
 #endif
 }
 
+static uint64_t ring_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 /* Spin until frame is answered or c->spin_ns have passed: true if it was. */
 static bool ring_spin(memc_client *c, uint32_t frame)
 {
-	struct timespec t0, t;
+	uint64_t end;
 	unsigned i;
 
 	if (c->spin_ns == 0)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	end = ring_now_ns() + c->spin_ns;
 	do {
 		for (i = 0; i < 64; i++) {
 			if (client_ring_answered(c, frame))
 				return true;
 			ring_cpu_relax();
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t.tv_nsec -
-	                 (uint64_t)t0.tv_nsec <
-	         c->spin_ns);
+	} while (ring_now_ns() < end);
 	return false;
 }
 
@@ -193,11 +200,15 @@ static bool ring_hung_up(memc_client *c)
 }
 
 /* Sleep until frame is answered; 0, or the sticky error when the daemon
- * hung up. */
+ * hung up.  The socket is looked at every RING_WAIT_MS by the clock, not
+ * only when a wait times out: signals that keep cutting the waits short
+ * (EINTR: a futex wait with a timeout is never restarted) must not keep
+ * it from being looked at. */
 static int ring_sleep(memc_client *c, uint32_t frame)
 {
 	struct memd_ring_ctl *ctl = ring_ctl(c);
 	const struct timespec ts = {.tv_sec = 0, .tv_nsec = RING_WAIT_MS * 1000000L};
+	uint64_t look = ring_now_ns() + RING_WAIT_MS * 1000000ull;
 	uint32_t head;
 	int err = 0;
 
@@ -209,11 +220,14 @@ static int ring_sleep(memc_client *c, uint32_t frame)
 		head = __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE);
 		if ((int32_t)(head - frame) > 0)
 			break;
-		if (syscall(SYS_futex, &ctl->head, FUTEX_WAIT, head, &ts, NULL, 0) < 0 &&
-		    errno == ETIMEDOUT && !client_ring_answered(c, frame) && ring_hung_up(c)) {
+		(void)syscall(SYS_futex, &ctl->head, FUTEX_WAIT, head, &ts, NULL, 0);
+		if (ring_now_ns() < look || client_ring_answered(c, frame))
+			continue;
+		if (ring_hung_up(c)) {
 			err = client_break(c, -EPIPE);
 			break;
 		}
+		look = ring_now_ns() + RING_WAIT_MS * 1000000ull;
 	}
 	__atomic_store_n(&ctl->waiting, 0, __ATOMIC_RELAXED);
 	return err;
