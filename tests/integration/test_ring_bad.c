@@ -131,6 +131,7 @@ Test(ring, a_malformed_ring_closes_that_connection_only, .fini = harness_fini)
 Test(ring, a_sound_frame_with_a_bad_body_gets_einval_and_the_connection_stays, .fini = harness_fini)
 {
 	struct memd_alloc_batch_req zero, pad, flags;
+	struct memd_alloc_req areq;
 	struct memd_free_batch_req fshort = {.count = 2};
 	unsigned char fbody[sizeof(fshort) + 8] = {0};
 	struct memd_hdr h;
@@ -167,6 +168,24 @@ Test(ring, a_sound_frame_with_a_bad_body_gets_einval_and_the_connection_stays, .
 		cr_expect_eq(blen, 0, "id %u: error reply with a body", id);
 	}
 	expect_alloc_reply(&r, 7, 2, NULL, "the good frame after the bad ones");
+
+	/* ALLOC and FREE with bad bodies: the same. */
+	areq = (struct memd_alloc_req){.pool_id = r.pool_id, .size = 0};
+	ring_put(&r, MEMD_OP_ALLOC, 8, &areq, sizeof(areq)); /* size 0 */
+	areq.size = 100;
+	areq.align = 3;
+	ring_put(&r, MEMD_OP_ALLOC, 9, &areq, sizeof(areq)); /* not a power of two */
+	ring_put(&r, MEMD_OP_ALLOC, 10, &areq, 8);           /* short body */
+	ring_put(&r, MEMD_OP_FREE, 11, &areq, 4);            /* short body */
+	ring_put(&r, MEMD_OP_FREE, 12, NULL, 0);             /* no body */
+	send_kick(r.fd);
+	for (uint32_t id = 8; id <= 12; id++) {
+		uint16_t op = id <= 10 ? MEMD_OP_ALLOC : MEMD_OP_FREE;
+
+		h = ring_recv(&r, op, id, &blen, "bad ALLOC or FREE body");
+		cr_expect_eq(h.status, -EINVAL, "id %u: status %d", id, h.status);
+		cr_expect_eq(blen, 0, "id %u: error reply with a body", id);
+	}
 	cr_expect_eq(live_blocks(r.fd), 2, "the connection is still usable");
 	expect_quiet(r.fd, QUIET_MS, "ring replies on the socket");
 	cr_expect_eq(file_count(H.log, "request ring:"), 0,
