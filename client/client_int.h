@@ -239,10 +239,11 @@ int client_send_async(memc_client *c, uint16_t op, const void *req, size_t req_l
  * the sticky error (or the handler's). */
 int client_pending_one(memc_client *c);
 
-/* Has (the start of) the oldest pending reply come: is it in the stream
- * buffer, or is the socket readable?  c->lock held.  Never blocks (a poll
- * with no timeout); an error or hang-up counts as ready, so that the read
- * that follows reports it. */
+/* Has (the start of) the oldest pending reply come: is it in its ring
+ * slot (one load), or in the stream buffer, or is the socket readable?
+ * c->lock held.  Never blocks (a poll with no timeout); an error or
+ * hang-up on the socket counts as ready, so that the read that follows
+ * reports it. */
 bool client_reply_ready(memc_client *c);
 
 /* Read and handle every pending reply; c->lock held.  0 or an error. */

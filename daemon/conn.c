@@ -13,13 +13,17 @@
  *
  * The request ring.  A connection may also have a ring (ring.c) through
  * which its client sends ALLOC, FREE, ALLOC_BATCH and FREE_BATCH, and
- * gets their replies, without a system call.  conn_process() runs a pass on the ring before it
- * dispatches each frame from the socket (a RING_KICK too), so that what the client published before
- * it sent that frame runs first: the client's order. The loop also drains the rings between rounds
- * of I/O (ring.c), through conn_drain_ring(), which brackets the pass like conn_process
- * (in_dispatch set: replies are only queued; flushed at the end).  At EOF one last pass runs what
- * the client published before it went.  A throttled or closing connection's ring is not drained,
- * like its buffered input.
+ * gets their replies, without a system call: while a ring frame runs
+ * (c->ring.answer set), conn_enqueue() hands its reply to ring_answer()
+ * instead of queueing it.  conn_process() runs a pass on the ring before
+ * it dispatches each frame from the socket (a RING_KICK too), so that
+ * what the client published before it sent that frame runs first: the
+ * client's order.  The loop also drains the rings between rounds of I/O
+ * (ring.c), through conn_drain_ring(), which brackets the pass like
+ * conn_process (in_dispatch set: socket replies are only queued; flushed
+ * at the end).  At EOF one last pass runs what the client published
+ * before it went.  A throttled or closing connection's ring is not
+ * drained, like its buffered input.
  *
  * Output.  Replies are appended to an ordered queue of entries (struct
  * conn_out).  An entry is either plain bytes, written with uv_write, or

@@ -1,10 +1,12 @@
 /*
  * ring.h - a session's request ring (RING, proto.h): requests a client
- * writes into shared memory instead of sending them on its socket.
+ * writes into shared memory instead of sending them on its socket, and
+ * their replies, which the daemon writes back in their place.
  *
  * A connection has at most one ring, made by RING and gone with the
  * connection.  The daemon runs the frames published in it as if they had
- * come on the socket, at three moments: before each frame that does come
+ * come on the socket (ring_answer puts each one's reply in its slot), at
+ * three moments: before each frame that does come
  * on the socket (conn.c: that keeps the client's order), after each round
  * of I/O (the server's check handle) and once more before the loop may
  * sleep, after telling the clients so (ring_before_sleep).  ring.c
@@ -23,10 +25,10 @@ struct memd_server;
 /* A connection's ring, in the daemon. */
 struct ring {
 	struct memd_ring_ctl *ctl; /* the shared mapping (MEMD_RING_SIZE bytes), or NULL */
-	uint32_t head;             /* frames taken: the daemon's own count, never read back */
-	unsigned char *answer; /* the slot whose frame runs now (its reply goes there), or NULL */
-	uint64_t frames;       /* frames run from the ring (debug log at the end) */
-	struct conn *prev, *next; /* links in the server's list of conns with a ring */
+	uint32_t head;             /* frames taken and answered (published as head) */
+	unsigned char *answer;     /* the slot of the frame running now, or NULL */
+	uint64_t frames;           /* frames run from the ring (debug log at the end) */
+	struct conn *prev, *next;  /* links in the server's list of conns with a ring */
 };
 
 /* Give c its ring (RING): a sealed memfd of MEMD_RING_SIZE bytes, mapped
